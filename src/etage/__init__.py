@@ -1,0 +1,52 @@
+"""etage: a daemonless builder for multi-stage Dockerfiles.
+
+The public API is re-exported here and loaded lazily, so `etage --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BuildPlan",
+    "CheckReport",
+    "Dockerfile",
+    "EtageError",
+    "Finding",
+    "__version__",
+    "check",
+    "parse_dockerfile",
+    "plan",
+]
+
+_LAZY = {
+    "BuildPlan": ("etage.plan.model", "BuildPlan"),
+    "CheckReport": ("etage.checks.runner", "CheckReport"),
+    "Dockerfile": ("etage.dockerfile.parse", "Dockerfile"),
+    "EtageError": ("etage.errors", "EtageError"),
+    "Finding": ("etage.checks.model", "Finding"),
+    "check": ("etage.api", "check"),
+    "parse_dockerfile": ("etage.dockerfile.parse", "parse_dockerfile"),
+    "plan": ("etage.api", "plan"),
+}
+
+if TYPE_CHECKING:
+    from etage.api import check, plan
+    from etage.checks.model import Finding
+    from etage.checks.runner import CheckReport
+    from etage.dockerfile.parse import Dockerfile, parse_dockerfile
+    from etage.errors import EtageError
+    from etage.plan.model import BuildPlan
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'etage' has no attribute {name!r}")

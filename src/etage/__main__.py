@@ -1,0 +1,3 @@
+from etage.cli import main
+
+main()
