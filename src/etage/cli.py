@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from etage import __version__
+from etage.version import __version__
 from etage.errors import EtageError
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from etage import __version__
+from etage.version import __version__
 from etage.checks.model import Finding, Severity
 from etage.checks.rules import ALL_RULES
 from etage.checks.runner import CheckReport

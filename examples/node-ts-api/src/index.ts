@@ -1,0 +1,6 @@
+import { createApp } from "./app";
+
+const port = Number(process.env.PORT ?? 3000);
+createApp().listen(port, () => {
+  console.log(`node-ts-api listening on port ${port}`);
+});
