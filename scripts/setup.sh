@@ -21,7 +21,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.etage-installed-$(sha256sum pyproject.toml | cut -c1-16)-${1:-tool}"
 if [ ! -e "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
     if [ "${1:-}" = test ]; then
         .venv/bin/python -m pip install -q -e '.[test]'
     else

@@ -16,7 +16,9 @@ from tests.conftest import dockerfile
 
 def findings(text: str, *, target: str | None = None, context: Path | None = None) -> list[Finding]:
     plan = build_plan(dockerfile(text), PlanOptions(target=target))
-    return list(check_multistage(CheckInput(plan, context_dir=context, explicit_target=bool(target))))
+    return list(
+        check_multistage(CheckInput(plan, context_dir=context, explicit_target=bool(target)))
+    )
 
 
 def rules(text: str, **kw: object) -> list[tuple[str, int]]:
@@ -181,7 +183,11 @@ def test_dev_install_in_final_stage_only() -> None:
         RUN pnpm install --prod
     """
     got = [(r, line) for r, line in rules(text) if r == "DevInstallInFinalStage"]
-    assert got == [("DevInstallInFinalStage", 4), ("DevInstallInFinalStage", 5), ("DevInstallInFinalStage", 6)]
+    assert got == [
+        ("DevInstallInFinalStage", 4),
+        ("DevInstallInFinalStage", 5),
+        ("DevInstallInFinalStage", 6),
+    ]
 
 
 def test_node_env_production_makes_npm_ci_prod_only() -> None:
@@ -198,7 +204,11 @@ def test_build_tools_in_final_stage_unless_removed() -> None:
         RUN apk add --virtual .build-deps gcc musl-dev && pip install x && apk del .build-deps
         RUN npm install -g typescript
     """
-    got = [(f.line, f.message.split(" installed")[0]) for f in findings(text) if f.rule.id == "BuildToolsInFinalStage"]
+    got = [
+        (f.line, f.message.split(" installed")[0])
+        for f in findings(text)
+        if f.rule.id == "BuildToolsInFinalStage"
+    ]
     assert got == [(4, "git"), (6, "typescript")]
 
 
@@ -236,7 +246,9 @@ def test_trivial_multi_stage_is_info() -> None:
 def test_dockerfile_variants_in_context(tmp_path: Path) -> None:
     for name in ("Dockerfile", "Dockerfile.dev", "prod.Dockerfile", "Dockerfile.naive"):
         (tmp_path / name).write_text("FROM alpine\n")
-    out = [f for f in findings("FROM alpine\n", context=tmp_path) if f.rule.id == "DockerfileVariants"]
+    out = [
+        f for f in findings("FROM alpine\n", context=tmp_path) if f.rule.id == "DockerfileVariants"
+    ]
     assert len(out) == 1 and "Dockerfile.dev, prod.Dockerfile" in out[0].message
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -267,7 +279,9 @@ def test_rules_about_what_ships_ignore_builder_and_test_stages() -> None:
         FROM node:18-slim AS runtime
         COPY --from=builder /app/dist /app/dist
     """
-    assert [r for r, _ in rules(text) if r in ("BuildToolsInFinalStage", "DevInstallInFinalStage")] == []
+    assert [
+        r for r, _ in rules(text) if r in ("BuildToolsInFinalStage", "DevInstallInFinalStage")
+    ] == []
     # ...but with --target test, the test stage is what ships.
     shipped = rules(text, target="test")
     assert ("DevInstallInFinalStage", 4) in shipped

@@ -18,7 +18,7 @@ __all__ = [
     "__version__",
     "check",
     "parse_dockerfile",
-    "plan",
+    "plan_build",
 ]
 
 _LAZY = {
@@ -29,11 +29,11 @@ _LAZY = {
     "Finding": ("etage.checks.model", "Finding"),
     "check": ("etage.api", "check"),
     "parse_dockerfile": ("etage.dockerfile.parse", "parse_dockerfile"),
-    "plan": ("etage.api", "plan"),
+    "plan_build": ("etage.api", "plan_build"),
 }
 
 if TYPE_CHECKING:
-    from etage.api import check, plan
+    from etage.api import check, plan_build
     from etage.checks.model import Finding
     from etage.checks.runner import CheckReport
     from etage.dockerfile.parse import Dockerfile, parse_dockerfile

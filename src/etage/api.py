@@ -53,12 +53,17 @@ def locate(context: str | os.PathLike[str], dockerfile: str | os.PathLike[str] |
         raise ContextError(f"no Dockerfile at {str(path)!r}", hint=hint)
     if path.is_dir():
         raise ContextError(f"{str(path)!r} is a directory, not a Dockerfile")
-    try:
-        display = os.path.relpath(path)
-    except ValueError:
-        display = str(path)
-    if display.startswith(".." + os.sep + ".."):
-        display = str(path)
+    # Name the file as the user sees it: relative to the working directory when it is
+    # below it, else relative to the context (as `docker build` names it), else in full.
+    display = str(path)
+    for base in (Path.cwd(), ctx):
+        try:
+            rel = os.path.relpath(path.resolve(), base.resolve())
+        except ValueError:
+            continue
+        if not rel.startswith(".."):
+            display = rel
+            break
     return Source(ctx, path, display)
 
 
@@ -89,7 +94,7 @@ def parse_build_args(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def plan(
+def plan_build(
     context: str | os.PathLike[str],
     dockerfile: str | os.PathLike[str] | None = None,
     *,

@@ -12,8 +12,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from etage.version import __version__
 from etage.errors import EtageError
+from etage.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,7 +21,10 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 def _color(stream: Any) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in __import__("os").environ
+    return (
+        bool(getattr(stream, "isatty", lambda: False)())
+        and "NO_COLOR" not in __import__("os").environ
+    )
 
 
 def format_error(exc: EtageError, *, color: bool = False) -> str:
@@ -36,8 +39,9 @@ def format_error(exc: EtageError, *, color: bool = False) -> str:
         text = exc.source_line.rstrip("\r")
         gutter = f"{exc.location.line:>5} | "
         lines.append(gutter + text)
-        col = exc.location.column - 1 if exc.location.column else len(text) - len(text.lstrip())
-        width = max(len(text.rstrip()) - col, 1) if not exc.location.column else 1
+        indent = len(text) - len(text.lstrip())
+        col = max(exc.location.column - 1, indent) if exc.location.column else indent
+        width = max(len(text.rstrip()) - col, 1)
         lines.append(" " * 5 + " | " + " " * col + style("^" * width, "32"))
     if exc.hint:
         lines.append(f"{style('hint', '1;36')}: {exc.hint}")
@@ -88,14 +92,16 @@ def _common_options(fn: F) -> F:
     )(fn)
     fn = click.option(
         "--build-arg", "build_args", multiple=True, metavar="KEY=VALUE",
-        help="Set a build-time variable (repeatable); a bare KEY takes its value from the environment.",
+        help="Set a build-time variable (repeatable); a bare KEY takes its value "
+        "from the environment.",
     )(fn)  # fmt: skip
-    fn = click.option("--target", metavar="STAGE", help="Build this stage instead of the last one.")(fn)
     fn = click.option(
+        "--target", metavar="STAGE", help="Build this stage instead of the last one."
+    )(fn)
+    return click.option(
         "-f", "--file", "dockerfile", metavar="PATH",
         help="The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).",
     )(fn)  # fmt: skip
-    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -125,7 +131,7 @@ def plan(
     from etage import api
     from etage.plan.render import RENDERERS
 
-    the_plan = api.plan(
+    the_plan = api.plan_build(
         context, dockerfile, target=target, build_args=api.parse_build_args(build_args),
         platform=platform,
     )  # fmt: skip

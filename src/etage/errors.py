@@ -57,14 +57,12 @@ class EtageError(Exception):
         where = f"{self.location}: " if self.location else ""
         return f"{where}{self.message}"
 
-    def with_location(
-        self, location: SourceLocation, source_line: str | None = None
-    ) -> EtageError:
+    def with_location(self, location: SourceLocation, source_line: str | None = None) -> EtageError:
         """Attach a location if the error has none yet (context is added once)."""
         if self.location is None:
             self.location = location
-            if source_line is not None:
-                self.source_line = source_line
+        if self.source_line is None and source_line is not None:
+            self.source_line = source_line
         return self
 
 

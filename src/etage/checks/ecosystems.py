@@ -28,7 +28,11 @@ def _is(cmd: SimpleCommand, *programs: str) -> bool:
 
 def _node_production(cmd: SimpleCommand, env: Mapping[str, str]) -> bool:
     node_env = dict(cmd.assignments).get("NODE_ENV", env.get("NODE_ENV", ""))
-    return node_env == "production" or dict(cmd.assignments).get("NPM_CONFIG_PRODUCTION", env.get("NPM_CONFIG_PRODUCTION", "")) == "true"
+    return (
+        node_env == "production"
+        or dict(cmd.assignments).get("NPM_CONFIG_PRODUCTION", env.get("NPM_CONFIG_PRODUCTION", ""))
+        == "true"
+    )
 
 
 _NPM_PROD_FLAGS = ("--production", "--prod", "--omit=dev", "--only=prod", "--only=production")
@@ -36,7 +40,11 @@ _NPM_PROD_FLAGS = ("--production", "--prod", "--omit=dev", "--only=prod", "--onl
 
 def node_install(cmd: SimpleCommand, env: Mapping[str, str]) -> Install | None:
     words = cmd.words
-    if _is(cmd, "npm") and len(words) > 1 and words[1] in ("ci", "install", "i", "add", "clean-install", "isntall"):
+    if (
+        _is(cmd, "npm")
+        and len(words) > 1
+        and words[1] in ("ci", "install", "i", "add", "clean-install", "isntall")
+    ):
         if cmd.has("-g", "--global") or (words[1] != "ci" and cmd.positional(2)):
             return None  # global tools or named packages: not the project's dependencies
         dev = not (
@@ -49,20 +57,36 @@ def node_install(cmd: SimpleCommand, env: Mapping[str, str]) -> Install | None:
         return Install("node", "node_modules", dev, fix)
     if _is(cmd, "yarn") and (len(words) == 1 or words[1] == "install" or words[1].startswith("--")):
         dev = not (cmd.has("--production", "--prod") or _node_production(cmd, env))
-        return Install("node", "node_modules", dev, "yarn install --production --frozen-lockfile" if dev else None)
+        return Install(
+            "node",
+            "node_modules",
+            dev,
+            "yarn install --production --frozen-lockfile" if dev else None,
+        )
     if _is(cmd, "yarn") and words[1:3] == ("workspaces", "focus"):
-        return Install("node", "node_modules", not cmd.has("--production"), "yarn workspaces focus --all --production")
+        return Install(
+            "node",
+            "node_modules",
+            not cmd.has("--production"),
+            "yarn workspaces focus --all --production",
+        )
     if _is(cmd, "pnpm") and len(words) > 1 and words[1] in ("install", "i"):
         if cmd.has("-g", "--global") or cmd.positional(2):
             return None
         dev = not (cmd.has("--prod", "-P", "--production") or _node_production(cmd, env))
-        return Install("node", "node_modules", dev, "pnpm install --prod --frozen-lockfile" if dev else None)
+        return Install(
+            "node", "node_modules", dev, "pnpm install --prod --frozen-lockfile" if dev else None
+        )
     return None
 
 
-_DEV_REQUIREMENTS = re.compile(r"(^|[/_.-])(dev|develop|development|test|tests|testing|lint|ci|docs)([/_.-]|$)", re.I)
+_DEV_REQUIREMENTS = re.compile(
+    r"(^|[/_.-])(dev|develop|development|test|tests|testing|lint|ci|docs)([/_.-]|$)", re.I
+)
 _DEV_EXTRAS = re.compile(r"\[([^\]]*)\]")
-DEV_EXTRA_NAMES = frozenset({"dev", "develop", "development", "test", "tests", "testing", "lint", "docs", "all"})
+DEV_EXTRA_NAMES = frozenset(
+    {"dev", "develop", "development", "test", "tests", "testing", "lint", "docs", "all"}
+)
 PYTHON_DEV_PACKAGES = frozenset({
     "pytest", "pytest-cov", "pytest-xdist", "pytest-mock", "mypy", "black", "ruff", "flake8",
     "pylint", "coverage", "tox", "nox", "isort", "pre-commit", "ipython", "ipdb", "hypothesis",
@@ -95,21 +119,36 @@ def python_install(cmd: SimpleCommand, env: Mapping[str, str]) -> Install | None
             name = re.split(r"[<>=!~\[;@ ]", w, maxsplit=1)[0].lower()
             if name in PYTHON_DEV_PACKAGES:
                 dev = True
-        return Install("python", "site-packages", dev, "pip install --no-cache-dir -r requirements.txt" if dev else None)
+        return Install(
+            "python",
+            "site-packages",
+            dev,
+            "pip install --no-cache-dir -r requirements.txt" if dev else None,
+        )
     if _is(cmd, "poetry") and len(words) > 1 and words[1] in ("install", "sync"):
         prod = (
             cmd.value_of("--only") == "main"
             or cmd.has("--no-dev", "--only-root")
             or (cmd.value_of("--without") or "") in ("dev", "dev,test", "test,dev")
-            or cmd.has("--without") and "dev" in (cmd.value_of("--without") or "")
+            or (cmd.has("--without")
+            and "dev" in (cmd.value_of("--without") or ""))
         )
-        return Install("python", "site-packages", not prod, "poetry install --only main --no-root" if not prod else None)
+        return Install(
+            "python",
+            "site-packages",
+            not prod,
+            "poetry install --only main --no-root" if not prod else None,
+        )
     if _is(cmd, "pipenv") and len(words) > 1 and words[1] in ("install", "sync"):
         dev = cmd.has("--dev", "-d")
-        return Install("python", "site-packages", dev, f"pipenv {words[1]} --deploy" if dev else None)
+        return Install(
+            "python", "site-packages", dev, f"pipenv {words[1]} --deploy" if dev else None
+        )
     if _is(cmd, "uv") and len(words) > 1 and words[1] == "sync":
         prod = cmd.has("--no-dev", "--only-group") or env.get("UV_NO_DEV") == "1"
-        return Install("python", "site-packages", not prod, "uv sync --frozen --no-dev" if not prod else None)
+        return Install(
+            "python", "site-packages", not prod, "uv sync --frozen --no-dev" if not prod else None
+        )
     return None
 
 
@@ -117,11 +156,15 @@ def other_install(cmd: SimpleCommand, env: Mapping[str, str]) -> Install | None:
     words = cmd.words
     if _is(cmd, "composer", "composer.phar") and len(words) > 1 and words[1] in ("install", "i"):
         dev = not cmd.has("--no-dev") and env.get("COMPOSER_NO_DEV") != "1"
-        return Install("php", "vendor", dev, "composer install --no-dev --optimize-autoloader" if dev else None)
+        return Install(
+            "php", "vendor", dev, "composer install --no-dev --optimize-autoloader" if dev else None
+        )
     if _is(cmd, "bundle", "bundler") and len(words) > 1 and words[1] == "install":
         without = (cmd.value_of("--without") or "") + " " + env.get("BUNDLE_WITHOUT", "")
         dev = not ("development" in without or "test" in without)
-        return Install("ruby", "vendor", dev, "bundle install --without development test" if dev else None)
+        return Install(
+            "ruby", "vendor", dev, "bundle install --without development test" if dev else None
+        )
     return None
 
 
@@ -211,8 +254,17 @@ def build_tools_installed(cmd: SimpleCommand) -> list[str]:
     pkgs, _ = system_packages_installed(cmd)
     tools = [p for p in pkgs if BUILD_PACKAGES.match(p)]
     words = cmd.words
-    if _is(cmd, "npm") and len(words) > 1 and words[1] in ("install", "i", "add") and cmd.has("-g", "--global"):
-        tools += [w for w in cmd.positional(2) if w.split("@")[0] in _NPM_BUILD_TOOLS or w in _NPM_BUILD_TOOLS]
+    if (
+        _is(cmd, "npm")
+        and len(words) > 1
+        and words[1] in ("install", "i", "add")
+        and cmd.has("-g", "--global")
+    ):
+        tools += [
+            w
+            for w in cmd.positional(2)
+            if w.split("@")[0] in _NPM_BUILD_TOOLS or w in _NPM_BUILD_TOOLS
+        ]
     if _is(cmd, "yarn") and words[1:3] == ("global", "add"):
         tools += [w for w in words[3:] if w in _NPM_BUILD_TOOLS]
     return tools
@@ -233,29 +285,53 @@ def build_command(cmd: SimpleCommand) -> Build | None:
     if prog in ("tsc",) or (prog == "npx" and len(w) > 1 and w[1] == "tsc"):
         out = cmd.value_of("--outDir")
         return Build("tsc", out or "dist")
-    if prog in ("npm", "pnpm") and len(w) > 2 and w[1] in ("run", "run-script") and w[2].startswith("build"):
+    if (
+        prog in ("npm", "pnpm")
+        and len(w) > 2
+        and w[1] in ("run", "run-script")
+        and w[2].startswith("build")
+    ):
         return Build(f"{prog} run {w[2]}", "dist")
-    if prog in ("yarn", "pnpm") and len(w) > 1 and (w[1].startswith("build") or (w[1] == "run" and len(w) > 2 and w[2].startswith("build"))):
+    if (
+        prog in ("yarn", "pnpm")
+        and len(w) > 1
+        and (
+            w[1].startswith("build") or (w[1] == "run" and len(w) > 2 and w[2].startswith("build"))
+        )
+    ):
         return Build(f"{prog} build", "dist")
-    if prog in ("ng", "vite", "webpack", "next", "nuxt", "parcel", "rollup", "esbuild") and (len(w) == 1 or w[1] in ("build", "export") or prog in ("webpack", "esbuild", "rollup")):
+    if prog in ("ng", "vite", "webpack", "next", "nuxt", "parcel", "rollup", "esbuild") and (
+        len(w) == 1 or w[1] in ("build", "export") or prog in ("webpack", "esbuild", "rollup")
+    ):
         return Build(f"{prog} build", "dist" if prog not in ("next",) else ".next")
     if prog == "go" and len(w) > 1 and w[1] in ("build", "install"):
         return Build("go build", cmd.value_of("-o"))
     if prog == "cargo" and len(w) > 1 and w[1] in ("build", "install"):
-        return Build("cargo build", "target/release" if cmd.has("--release", "-r") else "target/debug")
+        return Build(
+            "cargo build", "target/release" if cmd.has("--release", "-r") else "target/debug"
+        )
     if prog in ("mvn", "mvnw") and any(x in w for x in ("package", "install", "verify")):
         return Build("mvn package", "target")
-    if prog in ("gradle", "gradlew") and any(x in w for x in ("build", "assemble", "bootJar", "shadowJar", "installDist", "jar")):
+    if prog in ("gradle", "gradlew") and any(
+        x in w for x in ("build", "assemble", "bootJar", "shadowJar", "installDist", "jar")
+    ):
         return Build("gradle build", "build/libs")
     if prog == "dotnet" and len(w) > 1 and w[1] in ("publish", "build"):
         return Build(f"dotnet {w[1]}", cmd.value_of("-o", "--output"))
     if prog in ("javac", "gcc", "g++", "cc", "c++", "clang", "clang++", "rustc"):
         return Build(prog, cmd.value_of("-o", "-d"))
-    if prog == "make" and (len(w) == 1 or any(x in w for x in ("build", "all", "release", "install"))):
+    if prog == "make" and (
+        len(w) == 1 or any(x in w for x in ("build", "all", "release", "install"))
+    ):
         return Build("make", None)
     if prog == "cmake" and "--build" in w:
         return Build("cmake --build", None)
-    if prog.startswith("python") and len(w) > 2 and w[1].endswith("setup.py") and w[2] in ("build", "bdist_wheel", "sdist"):
+    if (
+        prog.startswith("python")
+        and len(w) > 2
+        and w[1].endswith("setup.py")
+        and w[2] in ("build", "bdist_wheel", "sdist")
+    ):
         return Build("python setup.py build", "dist")
     if prog in ("pip", "pip3") and len(w) > 1 and w[1] == "wheel":
         return Build("pip wheel", cmd.value_of("-w", "--wheel-dir"))
@@ -287,12 +363,26 @@ SDK_IMAGES = {
     "buildpack-deps": "debian:bookworm-slim",
     "mcr.microsoft.com/dotnet/sdk": "mcr.microsoft.com/dotnet/aspnet:{tag}",
 }
-_SLIM_MARKERS = ("slim", "alpine", "distroless", "jre", "runtime", "aspnet", "minimal", "busybox", "fpm")
+_SLIM_MARKERS = (
+    "slim",
+    "alpine",
+    "distroless",
+    "jre",
+    "runtime",
+    "aspnet",
+    "minimal",
+    "busybox",
+    "fpm",
+)
 
 
 def runtime_alternative(image: str) -> str | None:
     """For a full SDK image, the slimmer image that usually runs the result; else None."""
-    name, _, tag = image.partition("@")[0].rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+    name, _, tag = (
+        image.partition("@")[0].rpartition(":")
+        if ":" in image.rsplit("/", 1)[-1]
+        else (image, "", "")
+    )
     if not name:
         name, tag = image, ""
     if any(m in tag for m in _SLIM_MARKERS):

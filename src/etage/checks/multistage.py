@@ -78,7 +78,9 @@ def runs(ci: CheckInput, index: int, *, with_bases: bool = False) -> list[RunFac
             if isinstance(instruction, ins.Env):
                 env.update((p.key, p.value.strip("\"'")) for p in instruction.pairs)
             elif isinstance(instruction, ins.Arg):
-                env.update((a.key, (a.default or "").strip("\"'")) for a in instruction.args if a.default)
+                env.update(
+                    (a.key, (a.default or "").strip("\"'")) for a in instruction.args if a.default
+                )
             elif isinstance(instruction, ins.Run):
                 out.append(RunFacts(instruction, tuple(commands_of(instruction)), dict(env)))
     return out
@@ -126,15 +128,20 @@ def root_image(ci: CheckInput, index: int) -> str:
 def copies_whole_context(ci: CheckInput, index: int) -> bool:
     for i in chain(ci, index):
         for instruction in ci.stages[i].stage.instructions:
-            if isinstance(instruction, ins.Copy | ins.Add) and getattr(instruction, "from_", None) is None:
-                if any(posixpath.normpath(s) in (".", "/", "*") for s in instruction.sources):
-                    return True
+            if not isinstance(instruction, ins.Copy | ins.Add):
+                continue
+            if isinstance(instruction, ins.Copy) and instruction.from_ is not None:
+                continue
+            if any(posixpath.normpath(s) in (".", "/", "*") for s in instruction.sources):
+                return True
     return False
 
 
 def is_builder(ci: CheckInput, index: int) -> bool:
     """A stage that produces files by running commands (as opposed to an export stage)."""
-    return any(True for i in chain(ci, index) for _ in runs(ci, i)) or copies_whole_context(ci, index)
+    return any(True for i in chain(ci, index) for _ in runs(ci, i)) or copies_whole_context(
+        ci, index
+    )
 
 
 def suggested_name(ci: CheckInput, index: int) -> str:
@@ -189,7 +196,10 @@ def unnamed_stages(ci: CheckInput) -> Iterator[Finding]:
             if any(e.source_stage == s.index for e in o.copies_from) or o.base_stage == s.index
         ]  # fmt: skip
         if s.index == last:
-            msg = f"the final stage has no name: name it so it can be built with --target (e.g. {name!r})"
+            msg = (
+                "the final stage has no name: name it so it can be built with --target "
+                f"(e.g. {name!r})"
+            )
             finding = ci.finding("UnnamedStage", f.line, msg, fix=fixed, stage=s.label)
             yield _with_severity(finding, Severity.INFO)
         else:
@@ -228,7 +238,11 @@ def _shipping_edges(ci: CheckInput) -> Iterator[tuple[PlannedStage, CopyEdge, Pl
     for i in sorted(ci.roles.shipping):
         s = ci.stages[i]
         for e in s.copies_from:
-            if e.source_stage is not None and e.kind in ("copy", "onbuild") and e.source_stage not in ci.roles.shipping:
+            if (
+                e.source_stage is not None
+                and e.kind in ("copy", "onbuild")
+                and e.source_stage not in ci.roles.shipping
+            ):
                 yield s, e, ci.stages[e.source_stage]
 
 
@@ -246,14 +260,26 @@ def whole_build_tree(ci: CheckInput) -> Iterator[Finding]:
         wd = workdir(ci, src.index)
         whole = []
         for path in e.sources:
-            norm = posixpath.normpath(posixpath.join(wd or "/", path)) if not path.startswith("/") else posixpath.normpath(path)
-            if norm == "/" or (wd is not None and wd != "/" and norm == wd) or path.rstrip("/") in ("*", "./*"):
+            norm = (
+                posixpath.normpath(posixpath.join(wd or "/", path))
+                if not path.startswith("/")
+                else posixpath.normpath(path)
+            )
+            if (
+                norm == "/"
+                or (wd is not None and wd != "/" and norm == wd)
+                or path.rstrip("/") in ("*", "./*")
+            ):
                 whole.append(path)
         if not whole or not is_builder(ci, src.index):
             continue
         output = _output_hint(ci, src.index)
         dev = [inst for _f, inst in installs(ci, src.index) if inst.dev]
-        parts = [f"COPY --from={e.source} copies the whole {'filesystem' if whole[0] == '/' else 'application directory ' + (wd or whole[0])} of stage {src.label}"]
+        parts = [
+            f"COPY --from={e.source} copies the whole "
+            + ("filesystem" if whole[0] == "/" else f"application directory {wd or whole[0]}")
+            + f" of stage {src.label}"
+        ]
         if dev and not pruned_to_production(ci, src.index):
             parts.append(f"including {dev[0].tree} with dev dependencies")
         if copies_whole_context(ci, src.index):
@@ -262,13 +288,24 @@ def whole_build_tree(ci: CheckInput) -> Iterator[Finding]:
         line = _line(ci, e.line)
         if output:
             dest = e.dest or "."
-            target_dest = posixpath.join(dest, posixpath.basename(output)) if dest.endswith("/") or dest in (".", "./") else dest
+            target_dest = (
+                posixpath.join(dest, posixpath.basename(output))
+                if dest.endswith("/") or dest in (".", "./")
+                else dest
+            )
             if dest in (".", "./"):
                 target_dest = "./" + posixpath.basename(output)
-            fix = re.sub(r"\s+\S+\s+\S+\s*$", f" {output} {target_dest}", line) if len(e.sources) == 1 else None
+            fix = (
+                re.sub(r"\s+\S+\s+\S+\s*$", f" {output} {target_dest}", line)
+                if len(e.sources) == 1
+                else None
+            )
             fix = fix or f"copy only {output}"
         else:
-            fix = "copy only the build output (a dist/ directory, a binary, a jar) instead of the whole tree"
+            fix = (
+                "copy only the build output (a dist/ directory, a binary, a jar) "
+                "instead of the whole tree"
+            )
         yield ci.finding("CopyWholeBuildTree", e.line, msg, fix=fix, stage=dest_stage.label)
 
 
@@ -281,12 +318,21 @@ def dev_dependencies_copied(ci: CheckInput) -> Iterator[Finding]:
                 continue
             kind = _DEP_TREES[tree]
             if kind in ("maven", "gradle"):
-                msg = f"COPY --from={e.source} ships {path}, the {kind} build cache of stage {src.label}; it is never needed at run time"
-                yield ci.finding("DevDependenciesCopied", e.line, msg, fix="copy the packaged application (target/*.jar or build/libs/*.jar) instead", stage=dest_stage.label)
+                msg = (
+                    f"COPY --from={e.source} ships {path}, the {kind} build cache of stage "
+                    f"{src.label}; it is never needed at run time"
+                )
+                yield ci.finding(
+                    "DevDependenciesCopied",
+                    e.line,
+                    msg,
+                    fix="copy the packaged application (target/*.jar or build/libs/*.jar) instead",
+                    stage=dest_stage.label,
+                )
                 continue
             dev_installs = [
                 (f, inst) for f, inst in installs(ci, src.index)
-                if inst.dev and (kind == "php/ruby" and inst.tree == "vendor" or inst.ecosystem == kind or (kind == "python" and inst.ecosystem == "python"))
+                if inst.dev and _same_ecosystem(kind, inst)
             ]  # fmt: skip
             if not dev_installs or (kind == "node" and pruned_to_production(ci, src.index)):
                 continue
@@ -299,10 +345,15 @@ def dev_dependencies_copied(ci: CheckInput) -> Iterator[Finding]:
                 f"install production dependencies in a separate stage (`{inst.fix}`) and copy "
                 f"{tree} from there, or run `{inst.fix}` in the final stage"
                 if inst.fix
-                else "copy the dependency tree from a stage that installed production dependencies only"
+                else "copy the dependency tree from a stage that installed production "
+                "dependencies only"
             )
             yield ci.finding("DevDependenciesCopied", e.line, msg, fix=fix, stage=dest_stage.label)
             break
+
+
+def _same_ecosystem(kind: str, inst: Install) -> bool:
+    return inst.ecosystem == kind or (kind == "php/ruby" and inst.tree == "vendor")
 
 
 def dev_install_in_final(ci: CheckInput) -> Iterator[Finding]:
@@ -313,17 +364,31 @@ def dev_install_in_final(ci: CheckInput) -> Iterator[Finding]:
                 if inst is None or not inst.dev:
                     continue
                 line = facts.instruction.line
-                fixed_line = _line(ci, line).replace(" ".join(cmd.words), inst.fix) if inst.fix else None
-                if fixed_line == _line(ci, line):
-                    fixed_line = None
-                fix = fixed_line or (f"use `{inst.fix}`" if inst.fix else "install production dependencies only")
-                if len(ci.stages) == 1:
-                    fix += " (and build in a separate builder stage that may install everything)"
+                if builds(ci, i):
+                    # The stage needs its dev dependencies to build: the fix is a stage split.
+                    fix = (
+                        "install everything and build in a builder stage; in the stage that ships, "
+                        "install production dependencies only "
+                        f"(`{inst.fix or 'production install'}`) "
+                        "and copy the build output from the builder"
+                    )
+                else:
+                    fixed_line = (
+                        _line(ci, line).replace(" ".join(cmd.words), inst.fix) if inst.fix else None
+                    )
+                    if fixed_line == _line(ci, line):
+                        fixed_line = None
+                    fix = fixed_line or (
+                        f"use `{inst.fix}`" if inst.fix else "install production dependencies only"
+                    )
                 msg = (
-                    f"`{' '.join(cmd.words[:6])}` in the stage that ships installs dev dependencies "
+                    f"`{' '.join(cmd.words[:6])}` in the stage that ships installs dev "
+                    "dependencies "
                     f"into {inst.tree}"
                 )
-                yield ci.finding("DevInstallInFinalStage", line, msg, fix=fix, stage=ci.stages[i].label)
+                yield ci.finding(
+                    "DevInstallInFinalStage", line, msg, fix=fix, stage=ci.stages[i].label
+                )
 
 
 def build_tools_in_final(ci: CheckInput) -> Iterator[Finding]:
@@ -342,13 +407,22 @@ def build_tools_in_final(ci: CheckInput) -> Iterator[Finding]:
                 tools = [t for t in tools if t not in removed]
                 if not tools:
                     continue
-                msg = f"{', '.join(tools)} installed in the stage that ships (stage {ci.stages[i].label})"
+                msg = (
+                    f"{', '.join(tools)} installed in the stage that ships "
+                    f"(stage {ci.stages[i].label})"
+                )
                 fix = (
                     "install build tools in a builder stage and copy only what it produces; "
                     "if the final stage must compile (native modules), remove them in the same RUN "
                     "(`apk add --virtual .build-deps ... && ... && apk del .build-deps`)"
                 )
-                yield ci.finding("BuildToolsInFinalStage", facts.instruction.line, msg, fix=fix, stage=ci.stages[i].label)
+                yield ci.finding(
+                    "BuildToolsInFinalStage",
+                    facts.instruction.line,
+                    msg,
+                    fix=fix,
+                    stage=ci.stages[i].label,
+                )
 
 
 def build_in_single_stage(ci: CheckInput) -> Iterator[Finding]:
@@ -366,11 +440,17 @@ def build_in_single_stage(ci: CheckInput) -> Iterator[Finding]:
                 "sources and the dev dependencies used to build"
             )
             runtime = runtime_alternative(s.base) or s.base
-            fix = (
-                f"name this stage `AS builder` and add a runtime stage: `FROM {runtime} AS runtime`, "
-                f"then `COPY --from=builder <workdir>/{b.output or '<output>'} ...` and only production dependencies"
+            wd = workdir(ci, 0) or "/"
+            output = (
+                posixpath.join(wd, b.output) if b.output else f"{wd.rstrip('/')}/<build output>"
             )
-            yield ci.finding("BuildInSingleStage", facts.instruction.line, msg, fix=fix, stage=s.label)
+            fix = (
+                f"name this stage `AS builder`, then add `FROM {runtime} AS runtime` with "
+                f"`COPY --from=builder {output} ...` and a production-only dependency install"
+            )
+            yield ci.finding(
+                "BuildInSingleStage", facts.instruction.line, msg, fix=fix, stage=s.label
+            )
             return
 
 
@@ -388,13 +468,19 @@ def final_on_sdk_image(ci: CheckInput) -> Iterator[Finding]:
     for b in builders:
         if root_image(ci, b) == final_root and builds(ci, b) and not builds(ci, target):
             f = ci.stages[chain(ci, target)[-1]].stage.from_
-            fixed = _line(ci, f.line).replace(f.base, alternative, 1) if f.base == final_root else f"FROM {alternative}"
+            fixed = (
+                _line(ci, f.line).replace(f.base, alternative, 1)
+                if f.base == final_root
+                else f"FROM {alternative}"
+            )
             msg = (
                 f"the final stage runs on {final_root}, the same full SDK image stage "
                 f"{ci.stages[b].label} builds with; the compilers and headers it holds are not "
                 "needed to run the result"
             )
-            yield ci.finding("FinalStageOnSdkImage", f.line, msg, fix=fixed, stage=ci.stages[target].label)
+            yield ci.finding(
+                "FinalStageOnSdkImage", f.line, msg, fix=fixed, stage=ci.stages[target].label
+            )
             return
 
 
@@ -454,11 +540,15 @@ def unused_stages(ci: CheckInput) -> Iterator[Finding]:
         if s.index == last or s.index in used or s.index == ci.plan.target:
             continue
         if s.name:
-            msg = f"stage {s.name!r} is used by no other stage: it is built only with --target {s.name}"
+            msg = (
+                f"stage {s.name!r} is used by no other stage: it is built only with "
+                f"--target {s.name}"
+            )
             fix = "keep it if it is a target (test, lint, dev); otherwise remove it"
         else:
             msg = (
-                f"stage {s.index} is used by no other stage and, having no name, cannot be a --target: "
+                f"stage {s.index} is used by no other stage and, having no name, "
+                "cannot be a --target: "
                 "it is never built"
             )
             fix = "remove it, or name it (`AS name`) if it is meant to be built with --target"
@@ -491,4 +581,4 @@ def check_multistage(ci: CheckInput) -> Iterator[Finding]:
         yield from rule_fn(ci)
 
 
-__all__ = ["check_multistage", "suggested_name", "_TEST_NAMES"]
+__all__ = ["_TEST_NAMES", "check_multistage", "suggested_name"]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from etage.version import __version__
 from etage.checks.model import Finding, Severity
 from etage.checks.rules import ALL_RULES
 from etage.checks.runner import CheckReport
+from etage.version import __version__
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}

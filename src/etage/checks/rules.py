@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from etage.checks.model import Rule, Severity
 
-W, E, I = Severity.WARNING, Severity.ERROR, Severity.INFO
+W, INFO = Severity.WARNING, Severity.INFO
 _BK = "https://docs.docker.com/go/dockerfile/rule/"
 
 
@@ -95,11 +95,11 @@ ETAGE_RULES = (
            "Building in the only stage leaves compilers, sources and dev dependencies in the image; a builder stage keeps them out."),
     _etage("FinalStageOnSdkImage", W, "The final stage should not use the builder's full SDK image",
            "The SDK image carries compilers and headers the application does not need at run time; a slim or runtime image is several times smaller."),
-    _etage("TrivialMultiStage", I, "Stages without a build step add complexity without benefit",
+    _etage("TrivialMultiStage", INFO, "Stages without a build step add complexity without benefit",
            "Multi-stage builds pay off when a stage builds something; for a script or static files one FROM is simpler."),
     _etage("DockerfileVariants", W, "Per-environment Dockerfiles drift apart: use one Dockerfile with targets",
            "Dockerfile.dev and Dockerfile.prod duplicate code and let what is tested differ from what ships; stages, ARGs and --target express the differences in one file."),
-    _etage("UnusedStage", I, "A stage that nothing uses and that is not the last is a target-only or dead stage",
+    _etage("UnusedStage", INFO, "A stage that nothing uses and that is not the last is a target-only or dead stage",
            "It is built only with --target; if nobody does that, it is dead code that still has to be maintained."),
 )  # fmt: skip
 

@@ -119,8 +119,10 @@ def run_checks(ci: CheckInput) -> CheckReport:
         r = f.rule
         if r.experimental and not ("all" in experimental or r.id in experimental):
             continue
-        if skip_all or r.id in skip or any(
-            lo <= f.line <= hi and (r.id in ids or "all" in ids) for lo, hi, ids in regions
+        if (
+            skip_all
+            or r.id in skip
+            or any(lo <= f.line <= hi and (r.id in ids or "all" in ids) for lo, hi, ids in regions)
         ):
             suppressed += 1
             continue
@@ -129,8 +131,9 @@ def run_checks(ci: CheckInput) -> CheckReport:
             continue
         seen.add(key)
         if error and f.severity is Severity.WARNING:
-            f = replace(f, severity=Severity.ERROR)
-        kept.append(f)
+            kept.append(replace(f, severity=Severity.ERROR))
+        else:
+            kept.append(f)
     kept.sort(key=Finding.sort_key)
     return CheckReport(
         df.filename, ci.plan.target_stage.label, tuple(kept), suppressed, df.parsed.lines

@@ -16,7 +16,9 @@ from etage.dockerfile import instructions as ins
 
 _SEPARATORS = re.compile(r"&&|\|\||;|\||\n|\(|\)")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
-_WRAPPERS = frozenset({"sudo", "env", "exec", "time", "nice", "nohup", "command", "then", "do", "else"})
+_WRAPPERS = frozenset(
+    {"sudo", "env", "exec", "time", "nice", "nohup", "command", "then", "do", "else"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,11 @@ def run_script(run: ins.Run) -> str:
     parts: list[str] = []
     if run.shell_form:
         parts.extend(run.command)
-    elif run.command and run.command[0].rsplit("/", 1)[-1] in ("sh", "bash", "ash", "dash") and "-c" in run.command:
+    elif (
+        run.command
+        and run.command[0].rsplit("/", 1)[-1] in ("sh", "bash", "ash", "dash")
+        and "-c" in run.command
+    ):
         i = run.command.index("-c")
         parts.extend(run.command[i + 1 : i + 2])
     else:

@@ -207,7 +207,7 @@ class Flags:
         self.lists: dict[str, list[str]] = {}
         self.used: set[str] = set()
 
-    def bool(self, name: str) -> None:
+    def boolean(self, name: str) -> None:
         self.kinds[name] = "bool"
         self.values[name] = "false"
 
@@ -448,9 +448,9 @@ def _copy(node: Node, loc: SourceLocation) -> Copy:
     flags.string("chown")
     flags.string("from")
     flags.string("chmod")
-    flags.bool("link")
+    flags.boolean("link")
     flags.strings("exclude")
-    flags.bool("parents")
+    flags.boolean("parents")
     flags.parse()
     sources, dest, inline = _sources_and_dest(node, "COPY")
     return Copy(
@@ -477,10 +477,10 @@ def _add(node: Node, loc: SourceLocation) -> Add:
     flags = Flags(node.flags)
     flags.string("chown")
     flags.string("chmod")
-    flags.bool("link")
-    flags.bool("keep-git-dir")
+    flags.boolean("link")
+    flags.boolean("keep-git-dir")
     flags.string("checksum")
-    flags.bool("unpack")
+    flags.boolean("unpack")
     flags.strings("exclude")
     flags.parse()
     sources, dest, inline = _sources_and_dest(node, "ADD")
@@ -630,8 +630,8 @@ def _volume(node: Node, loc: SourceLocation) -> Volume:
         raise FlagError("VOLUME requires at least one argument")
     Flags(node.flags).parse()
     paths = []
-    for v in node.args:
-        v = v.strip()
+    for arg in node.args:
+        v = arg.strip()
         if v == "":
             raise FlagError("VOLUME specified can not be an empty string")
         paths.append(v)
@@ -703,11 +703,39 @@ def build_instruction(node: Node, filename: str) -> Instruction:
     builder = BUILDERS.get(node.keyword.upper())
     if builder is None:
         raise InstructionError(
-            f"unknown instruction: {node.keyword}" + did_you_mean(node.keyword.upper(), INSTRUCTIONS),
+            f"unknown instruction: {node.keyword}"
+            + did_you_mean(node.keyword.upper(), INSTRUCTIONS),
             location=loc,
             hint="instructions are " + ", ".join(INSTRUCTIONS),
         )
     try:
         return builder(node, loc)
     except FlagError as exc:
-        raise InstructionError(f"{node.keyword.upper()}: {exc}", location=loc) from None
+        keyword = node.keyword.upper()
+        message = str(exc)
+        if not message.upper().startswith(keyword):
+            message = f"{keyword}: {message}"
+        raise InstructionError(message, location=loc, hint=USAGE.get(keyword)) from None
+
+
+USAGE = {
+    "ADD": "usage: ADD [--chown=<user>:<group>] [--chmod=<perms>] [--checksum=<sha256>] "
+    "<src>... <dest>",
+    "ARG": "usage: ARG <name>[=<default value>] ...",
+    "COPY": "usage: COPY [--from=<stage>] [--chown=<user>:<group>] [--chmod=<perms>] "
+    "<src>... <dest>",
+    "ENV": "usage: ENV <key>=<value> ...",
+    "EXPOSE": "usage: EXPOSE <port>[/<protocol>] ...",
+    "FROM": "usage: FROM [--platform=<platform>] <image>[:<tag>|@<digest>] [AS <name>]",
+    "HEALTHCHECK": "usage: HEALTHCHECK [--interval=30s --timeout=30s --retries=3] CMD <command>"
+    " | HEALTHCHECK NONE",
+    "LABEL": "usage: LABEL <key>=<value> ...",
+    "ONBUILD": "usage: ONBUILD <instruction> (not FROM, MAINTAINER or ONBUILD)",
+    "RUN": "usage: RUN [--mount=<type=...>] [--network=default|none|host] <command>"
+    ' | RUN ["exe", "arg"]',
+    "SHELL": 'usage: SHELL ["executable", "parameters"]',
+    "STOPSIGNAL": "usage: STOPSIGNAL <signal>",
+    "USER": "usage: USER <user>[:<group>]",
+    "VOLUME": 'usage: VOLUME ["/data"] | VOLUME /data ...',
+    "WORKDIR": "usage: WORKDIR /path/to/workdir",
+}

@@ -10,7 +10,6 @@ instruction so errors and findings can point at the source.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from etage.dockerfile.directives import DirectiveError, DirectiveScanner
 from etage.dockerfile.gocompat import regexp_split, trim_left_space, trim_space
@@ -21,8 +20,8 @@ from etage.dockerfile.line_parsers import (
     extract_builder_flags,
     parse_ignore,
 )
-from etage.dockerfile.syntax import Directive, Heredoc, Node, ParsedFile
 from etage.dockerfile.shell import ShellLexer
+from etage.dockerfile.syntax import Directive, Heredoc, Node, ParsedFile
 from etage.errors import DockerfileSyntaxError, ExpansionError, SourceLocation
 
 # bufio.Scanner's limit in the Go parser: longer lines are an error there too.
@@ -32,6 +31,12 @@ HEREDOC_KEYWORDS = frozenset({"add", "copy", "run"})
 
 # Go: `^(\d*)<<(-?)\s*([^<]*)$` (current BuildKit allows spaces after <<).
 _HEREDOC = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)\Z")
+
+# The heredoc scanners always use backslash, whatever the escape directive (as BuildKit).
+# Lexers hold only configuration, so module-level instances are safe to share.
+_HEREDOC_LINE_LEXER = ShellLexer("\\", raw_quotes=True, raw_escapes=True, skip_unset_env=True)
+_HEREDOC_NAME_LEXER = ShellLexer("\\", skip_unset_env=True)
+_HEREDOC_RAW_NAME_LEXER = ShellLexer("\\", raw_quotes=True, skip_unset_env=True)
 
 _CONTINUATION: dict[str, re.Pattern[str]] = {
     "\\": re.compile(r"([^\\])\\[ \t]*\Z|\A\\[ \t]*\Z", re.DOTALL),
@@ -60,8 +65,12 @@ def _trim_continuation(line: str, escape: str) -> tuple[str, bool]:
 class _Parser:
     def __init__(self, text: str, filename: str) -> None:
         self.filename = filename
+        # bufio.Scanner reads the byte-order mark as part of the first line, so it
+        # counts towards that line's size limit (BuildKit strips it afterwards).
+        self.bom_bytes = 0
         if text.startswith("\ufeff"):
             text = text[1:]
+            self.bom_bytes = 3
         # Lines as bufio.ScanLines cuts them: only "\n" ends a line ("\r" stays).
         self.final_newline = text.endswith("\n")
         self.raw_lines = text.split("\n")
@@ -85,7 +94,10 @@ class _Parser:
             return None
         line = self.raw_lines[self.pos]
         self.pos += 1
-        if len(line) * 4 >= MAX_LINE_BYTES and len(line.encode("utf-8", "surrogateescape")) >= MAX_LINE_BYTES:
+        extra = self.bom_bytes if self.pos == 1 else 0
+        if (len(line) + extra) * 4 >= MAX_LINE_BYTES and (
+            len(line.encode("utf-8", "surrogateescape")) + extra >= MAX_LINE_BYTES
+        ):
             raise self.error(
                 f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES - 1}",
                 self.pos,
@@ -152,11 +164,10 @@ class _Parser:
             if has_empty:
                 empty_continuations.append(self.pos)
             node = self.node_from_line(logical, start_line, tuple(comments))
-            if self.can_contain_heredoc(node) and "<<" in logical:
+            heredocs: list[Heredoc] = []
+            if "<<" in logical and self.can_contain_heredoc(node):
                 heredocs = self.read_heredocs(logical, start_line)
-                if heredocs:
-                    node = _with_heredocs(node, heredocs)
-            nodes.append(_with_end(node, self.pos))
+            nodes.append(_finish(node, heredocs, self.pos))
             comments = []
         if not nodes:
             raise self.error(
@@ -253,16 +264,19 @@ def _split_command(line: str) -> list[str]:
     return regexp_split(WHITESPACE, trim_space(line), 2)
 
 
-def _with_heredocs(node: Node, heredocs: list[Heredoc]) -> Node:
-    sub = replace(node.sub, heredocs=tuple(heredocs)) if node.sub is not None else None
-    return replace(node, heredocs=tuple(heredocs), sub=sub)
-
-
-def _with_end(node: Node, end_line: int) -> Node:
+def _finish(node: Node, heredocs: list[Heredoc], end_line: int) -> Node:
+    """The node with its heredocs and last line (built once: this is the hot path)."""
+    docs = tuple(heredocs)
     sub = node.sub
     if sub is not None:
-        sub = replace(sub, end_line=end_line)
-    return replace(node, end_line=end_line, sub=sub)
+        sub = Node(
+            sub.keyword, sub.flags, sub.args, sub.json, docs or sub.heredocs, sub.start_line,
+            end_line, sub.original, sub.comments, sub.sub, sub.separators,
+        )  # fmt: skip
+    return Node(
+        node.keyword, node.flags, node.args, node.json, docs, node.start_line, end_line,
+        node.original, node.comments, sub, node.separators,
+    )  # fmt: skip
 
 
 def parse_heredoc_word(word: str) -> tuple[str, int, bool, bool] | None:
@@ -276,10 +290,10 @@ def parse_heredoc_word(word: str) -> tuple[str, int, bool, bool] | None:
 
     # Lex the delimiter with and without quote removal: if they differ, part of
     # it was quoted and the body must not be expanded.
-    words = ShellLexer("\\", skip_unset_env=True).process_words(rest, {})
+    words = _HEREDOC_NAME_LEXER.process_words(rest, {})
     if len(words) != 1:
         return None
-    raw_words = ShellLexer("\\", raw_quotes=True, skip_unset_env=True).process_words(rest, {})
+    raw_words = _HEREDOC_RAW_NAME_LEXER.process_words(rest, {})
     if len(raw_words) != len(words):
         raise ArgumentError(f"internal lexing of heredoc produced inconsistent results: {rest}")
     name = words[0]
@@ -290,7 +304,7 @@ def parse_heredoc_word(word: str) -> tuple[str, int, bool, bool] | None:
 
 
 def heredocs_from_line(line: str) -> list[tuple[str, int, bool, bool]]:
-    lexer = ShellLexer("\\", raw_quotes=True, raw_escapes=True, skip_unset_env=True)
+    lexer = _HEREDOC_LINE_LEXER
     try:
         words = lexer.process_words(line, {})
     except ExpansionError:

@@ -11,6 +11,7 @@ purpose, because tools and users rely on `docker build` parsing exactly this way
 from __future__ import annotations
 
 import json as _json
+import math
 import re
 from collections.abc import Callable
 
@@ -34,7 +35,17 @@ def _no_nan(name: str) -> object:
     raise ValueError(name)
 
 
-_DECODER = _json.JSONDecoder(parse_constant=_no_nan)
+def _go_number(text: str) -> float:
+    # Go decodes every JSON number into an interface{} as a float64 (strconv.ParseFloat);
+    # one out of its range (1e400, a 400-digit integer) is an UnmarshalTypeError, so the
+    # text is not an exec form at all: shell form, not the "strings only" error.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text} out of range")
+    return value
+
+
+_DECODER = _json.JSONDecoder(parse_constant=_no_nan, parse_float=_go_number, parse_int=_go_number)
 
 
 def _fix_surrogates(s: str) -> str:

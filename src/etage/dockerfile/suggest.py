@@ -29,10 +29,10 @@ def closest(value: str, options: Iterable[str], *, case_sensitive: bool = False)
         if candidate == probe:
             continue
         distance = levenshtein(probe, candidate)
-        # BuildKit's rule of thumb: at most 2 edits, and not more than half the word.
-        if distance <= 2 and distance * 2 <= max(len(probe), 1) + 1:
-            if best is None or distance < best_distance:
-                best, best_distance = option, distance
+        # At most 2 edits, and not more than about half the word.
+        close = distance <= 2 and distance * 2 <= max(len(probe), 1) + 1
+        if close and (best is None or distance < best_distance):
+            best, best_distance = option, distance
     return best
 
 

@@ -98,9 +98,8 @@ class Evaluator:
                     words.append(f"{key}={value}")
             case ins.Label():
                 for p in instruction.pairs:
-                    words.append(
-                        f"{self.word(p.key, state, unmatched)}={self.word(p.value, state, unmatched)}"
-                    )
+                    key = self.word(p.key, state, unmatched)
+                    words.append(f"{key}={self.word(p.value, state, unmatched)}")
             case ins.Copy() | ins.Add():
                 for opt in (instruction.chown, instruction.chmod):
                     if opt is not None:
@@ -144,7 +143,9 @@ def initial_env(base_env: Mapping[str, str] | None) -> StageEnv:
     return StageEnv(env)
 
 
-def expand_for_from(lexer: ShellLexer, text: str, env: Mapping[str, str]) -> tuple[str, frozenset[str], frozenset[str]]:
+def expand_for_from(
+    lexer: ShellLexer, text: str, env: Mapping[str, str]
+) -> tuple[str, frozenset[str], frozenset[str]]:
     """Expand a FROM argument with the global ARGs: (result, matched, unmatched)."""
     result = lexer.process_word(text, env)
     return result.result, result.matched, result.unmatched

@@ -17,12 +17,11 @@ from etage.dockerfile import instructions as ins
 from etage.dockerfile.lexer import parse_text
 from etage.dockerfile.parse import Dockerfile, Stage
 from etage.dockerfile.shell import ShellLexer
-from etage.dockerfile.suggest import did_you_mean
+from etage.dockerfile.suggest import closest, did_you_mean
 from etage.errors import EtageError, ExpansionError, PlanError, SourceLocation
 from etage.plan.evaluate import Evaluator, StageEnv, initial_env
 from etage.plan.model import SCRATCH, BuildPlan, CopyEdge, PlannedStage, VariableUse
 from etage.platforms import Platform, host
-from etage.reference import is_valid_reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +62,11 @@ def default_args(build: Platform, target: Platform, target_name: str) -> dict[st
 
 
 def _error(
-    df: Dockerfile, message: str, line: int, hint: str | None = None, cls: type[EtageError] = PlanError
+    df: Dockerfile,
+    message: str,
+    line: int,
+    hint: str | None = None,
+    cls: type[EtageError] = PlanError,
 ) -> EtageError:
     return cls(
         message,
@@ -127,7 +130,9 @@ class _Planner:
             try:
                 Platform.parse(platform)
             except EtageError as exc:
-                raise _error(self.df, f"failed to parse platform {f.platform}: {exc.message}", f.line) from None
+                raise _error(
+                    self.df, f"failed to parse platform {f.platform}: {exc.message}", f.line
+                ) from None
         return base, platform
 
     # -- references between stages ----------------------------------------------------
@@ -135,7 +140,11 @@ class _Planner:
     def copy_ref(self, instruction: ins.Copy, kind: str) -> _Ref:
         name = instruction.from_
         assert name is not None
-        literal = self.lexer.process_word(name, {}).result if "$" in name or "\\" in name or "'" in name or '"' in name else name
+        literal = (
+            self.lexer.process_word(name, {}).result
+            if "$" in name or "\\" in name or "'" in name or '"' in name
+            else name
+        )
         if literal != name:
             raise _error(
                 self.df,
@@ -164,7 +173,12 @@ class _Planner:
             raise _error(self.df, "ADD does not support --from", instruction.line)
         if isinstance(instruction, ins.Run):
             return [
-                _Ref(instruction, src, self.by_name.get(src.lower()), "mount" if kind == "copy" else kind)
+                _Ref(
+                    instruction,
+                    src,
+                    self.by_name.get(src.lower()),
+                    "mount" if kind == "copy" else kind,
+                )
                 for src in instruction.mount_froms
                 if src is not None
             ]
@@ -211,9 +225,14 @@ class _Planner:
             target = self.by_name.get(opts.target.lower())
             if target is None:
                 names = [s.name for s in stages if s.name]
-                raise PlanError(
+                guess = closest(opts.target, names)
+                # Point at the stage the user probably meant, else at the last stage.
+                near = stages[self.by_name[guess]] if guess else stages[-1]
+                raise _error(
+                    df,
                     f'target stage "{opts.target}" could not be found'
                     + did_you_mean(opts.target, names),
+                    near.from_.line,
                     hint=(
                         "stages with a name: " + ", ".join(names)
                         if names
@@ -263,8 +282,14 @@ class _Planner:
                 stack.append(b)
             for r in refs[i]:
                 if r.stage is not None and r.stage not in reasons:
-                    what = {"copy": "COPY --from", "mount": "RUN --mount from", "onbuild": "ONBUILD COPY --from"}[r.kind]
-                    reasons[r.stage] = f"{what} in stage {stages[i].label} (line {r.instruction.line})"
+                    what = {
+                        "copy": "COPY --from",
+                        "mount": "RUN --mount from",
+                        "onbuild": "ONBUILD COPY --from",
+                    }[r.kind]
+                    reasons[r.stage] = (
+                        f"{what} in stage {stages[i].label} (line {r.instruction.line})"
+                    )
                     stack.append(r.stage)
 
         # A stage that is built may only use stages defined before it.
@@ -272,16 +297,36 @@ class _Planner:
             for r in refs[i]:
                 if r.stage is not None and r.stage > i:
                     if r.kind == "mount":
-                        msg = f'cannot mount from stage "{r.name}", stage needs to be defined before current command'
+                        msg = (
+                            f'cannot mount from stage "{r.name}", '
+                            "stage needs to be defined before current command"
+                        )
                     else:
-                        msg = f'cannot copy from stage "{r.name}", it needs to be defined before current stage "{stages[i].name or f"stage-{i}"}"'
-                    raise _error(df, msg, r.instruction.line, hint=f"move stage {stages[r.stage].label} above stage {stages[i].label}")
+                        here = stages[i].name or f"stage-{i}"
+                        msg = (
+                            f'cannot copy from stage "{r.name}", '
+                            f'it needs to be defined before current stage "{here}"'
+                        )
+                    raise _error(
+                        df,
+                        msg,
+                        r.instruction.line,
+                        hint=f"move stage {stages[r.stage].label} above stage {stages[i].label}",
+                    )
 
-        planned = self.evaluate(target, reasons, bases, platforms, base_stage, refs, triggers, deps, global_env)
-        waves = self.waves(sorted(reasons), deps)
-        global_values = tuple(
-            (k, v) for k, v in global_env.items() if k in global_declared
+        planned = self.evaluate(
+            target=target,
+            reasons=reasons,
+            bases=bases,
+            platforms=platforms,
+            base_stage=base_stage,
+            refs=refs,
+            triggers=triggers,
+            deps=deps,
+            global_env=global_env,
         )
+        waves = self.waves(sorted(reasons), deps)
+        global_values = tuple((k, v) for k, v in global_env.items() if k in global_declared)
         used = set(global_declared)
         for s in stages:
             for instruction in s.instructions:
@@ -310,9 +355,11 @@ class _Planner:
                 line = r.instruction.line if r else stages[i].from_.line
                 raise _error(
                     self.df,
-                    f"circular dependency detected on stage: {stages[i].name or f'stage-{i}'} (it uses itself)",
+                    "circular dependency detected on stage: "
+                    f"{stages[i].name or f'stage-{i}'} (it uses itself)",
                     line,
-                    hint="a stage cannot copy from itself; copy from the stage that produced the files",
+                    hint="a stage cannot copy from itself; "
+                    "copy from the stage that produced the files",
                 )
         state = [0] * len(deps)  # 0 new, 1 on the path, 2 done
         path: list[int] = []
@@ -338,9 +385,11 @@ class _Planner:
                 line = r.instruction.line if r else stages[first].from_.line
                 raise _error(
                     self.df,
-                    f"circular dependency detected on stage: {stages[first].name or f'stage-{first}'} ({names})",
+                    "circular dependency detected on stage: "
+                    f"{stages[first].name or f'stage-{first}'} ({names})",
                     line,
-                    hint="stages must form a chain without loops; move the shared files into a stage both can use",
+                    hint="stages must form a chain without loops; "
+                    "move the shared files into a stage both can use",
                 )
 
     @staticmethod
@@ -355,6 +404,7 @@ class _Planner:
 
     def evaluate(
         self,
+        *,
         target: int,
         reasons: dict[int, str],
         bases: list[str],
@@ -386,7 +436,9 @@ class _Planner:
                     result = evaluator.apply(instruction, state)
                 except ExpansionError as exc:
                     if needed:
-                        raise _error(df, exc.message, instruction.line, cls=ExpansionError) from None
+                        raise _error(
+                            df, exc.message, instruction.line, cls=ExpansionError
+                        ) from None
                     continue
                 expanded[id(instruction)] = result.words
                 undefined.extend(VariableUse(n, instruction) for n in sorted(result.unmatched))
@@ -406,7 +458,7 @@ class _Planner:
                         sources, dest = r.instruction.sources, r.instruction.dest
                     edges.append(
                         CopyEdge(
-                            r.stage is not None and df.stages[r.stage].label or r.name,
+                            (r.stage is not None and df.stages[r.stage].label) or r.name,
                             r.stage,
                             tuple(sources),
                             dest,

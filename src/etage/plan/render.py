@@ -128,9 +128,7 @@ def render_text(plan: BuildPlan) -> str:
     if plan.pruned:
         lines.append("Pruned: " + ", ".join(s.label for s in plan.pruned))
     if plan.unused_build_args:
-        lines.append(
-            "Build args not declared by any ARG: " + ", ".join(plan.unused_build_args)
-        )
+        lines.append("Build args not declared by any ARG: " + ", ".join(plan.unused_build_args))
     return "\n".join(lines) + "\n"
 
 
