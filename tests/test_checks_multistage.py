@@ -286,3 +286,27 @@ def test_rules_about_what_ships_ignore_builder_and_test_stages() -> None:
     shipped = rules(text, target="test")
     assert ("DevInstallInFinalStage", 4) in shipped
     assert ("BuildToolsInFinalStage", 2) in shipped  # builder is the base of test
+
+
+@pytest.mark.parametrize("source", [".", "/", "/app/", "/app/*", "/app/."])
+def test_whole_tree_spellings(source: str) -> None:
+    text = f"""
+        FROM node:18 AS builder
+        WORKDIR /app
+        RUN npm ci && npm run build
+        FROM node:18-slim AS runtime
+        COPY --from=builder {source} /srv/
+    """
+    assert ("CopyWholeBuildTree", 5) in rules(text)
+
+
+def test_copy_of_a_subdirectory_is_not_the_whole_tree() -> None:
+    text = """
+        FROM node:18 AS builder
+        WORKDIR /app
+        RUN npm ci && npm run build
+        FROM node:18-slim AS runtime
+        COPY --from=builder /app/dist /srv/dist
+        COPY --from=builder dist /srv/other
+    """
+    assert "CopyWholeBuildTree" not in [r for r, _ in rules(text)]

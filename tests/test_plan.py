@@ -281,3 +281,11 @@ def test_duplicate_stage_names_last_one_wins_like_buildkit() -> None:
     )
     assert p.stages[2].copies_from[0].source_stage == 1
     assert [s.label for s in p.pruned] == ["dup"]  # stage 0 is shadowed
+
+
+def test_predefined_build_args_are_not_reported_unused() -> None:
+    p = plan_of(
+        "FROM alpine\nARG USED\n",
+        build_args={"HTTP_PROXY": "http://proxy:3128", "SOURCE_DATE_EPOCH": "0", "USED": "1", "TYPO": "x"},
+    )
+    assert p.unused_build_args == ("TYPO",)

@@ -260,21 +260,20 @@ def whole_build_tree(ci: CheckInput) -> Iterator[Finding]:
         wd = workdir(ci, src.index)
         whole = []
         for path in e.sources:
-            norm = (
-                posixpath.normpath(posixpath.join(wd or "/", path))
-                if not path.startswith("/")
-                else posixpath.normpath(path)
-            )
-            if (
-                norm == "/"
-                or (wd is not None and wd != "/" and norm == wd)
-                or path.rstrip("/") in ("*", "./*")
-            ):
+            # COPY --from paths are relative to the source stage's root, not its WORKDIR.
+            norm = posixpath.normpath(posixpath.join("/", path))
+            if norm.endswith("/*"):
+                norm = posixpath.dirname(norm)
+            if norm in ("/", "/*") or (wd is not None and wd != "/" and norm == wd):
                 whole.append(path)
         if not whole or not is_builder(ci, src.index):
             continue
-        output = _output_hint(ci, src.index)
         dev = [inst for _f, inst in installs(ci, src.index) if inst.dev]
+        if not builds(ci, src.index) and not dev and whole[0] != "/":
+            # Nothing was built or installed for development there: the directory holds
+            # the application as copied (an interpreted app), not a build tree.
+            continue
+        output = _output_hint(ci, src.index)
         parts = [
             f"COPY --from={e.source} copies the whole "
             + ("filesystem" if whole[0] == "/" else f"application directory {wd or whole[0]}")

@@ -19,7 +19,7 @@ from etage.dockerfile.parse import Dockerfile, Stage
 from etage.dockerfile.shell import ShellLexer
 from etage.dockerfile.suggest import closest, did_you_mean
 from etage.errors import EtageError, ExpansionError, PlanError, SourceLocation
-from etage.plan.evaluate import Evaluator, StageEnv, initial_env
+from etage.plan.evaluate import PROXY_ARGS, Evaluator, StageEnv, initial_env
 from etage.plan.model import SCRATCH, BuildPlan, CopyEdge, PlannedStage, VariableUse
 from etage.platforms import Platform, host
 
@@ -42,6 +42,11 @@ class _Ref:
     name: str  # as written
     stage: int | None  # resolved stage index
     kind: str  # "copy", "mount", "onbuild"
+
+
+def is_predefined_arg(name: str) -> bool:
+    """Build args BuildKit knows without an ARG: proxies, SOURCE_DATE_EPOCH, BUILDKIT_*."""
+    return name in PROXY_ARGS or name == "SOURCE_DATE_EPOCH" or name.startswith("BUILDKIT_")
 
 
 def default_args(build: Platform, target: Platform, target_name: str) -> dict[str, str]:
@@ -332,7 +337,13 @@ class _Planner:
             for instruction in s.instructions:
                 if isinstance(instruction, ins.Arg):
                     used.update(d.key for d in instruction.args)
-        unused = tuple(sorted(k for k in opts.build_args if k not in used and k not in global_env))
+        unused = tuple(
+            sorted(
+                k
+                for k in opts.build_args
+                if k not in used and k not in global_env and not is_predefined_arg(k)
+            )
+        )
         return BuildPlan(
             dockerfile=df,
             target=target,

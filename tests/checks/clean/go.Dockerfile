@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1
+ARG GO_VERSION=1.22
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+WORKDIR /src
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=bind,source=go.sum,target=go.sum \
+    --mount=type=bind,source=go.mod,target=go.mod \
+    go mod download -x
+ARG TARGETOS TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=bind,target=. \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /bin/server ./cmd/server
+
+FROM build AS test
+RUN --mount=type=bind,target=. go test ./...
+
+FROM gcr.io/distroless/static-debian12:nonroot AS final
+COPY --from=build /bin/server /bin/
+USER nonroot:nonroot
+EXPOSE 8080
+ENTRYPOINT ["/bin/server"]
