@@ -276,16 +276,19 @@ def test_rules_about_what_ships_ignore_builder_and_test_stages() -> None:
         RUN apt-get install -y build-essential git && npm install && npm run build
         FROM builder AS test
         RUN npm install && npm test
+        FROM builder AS release
+        RUN npm install
         FROM node:18-slim AS runtime
         COPY --from=builder /app/dist /app/dist
     """
-    assert [
-        r for r, _ in rules(text) if r in ("BuildToolsInFinalStage", "DevInstallInFinalStage")
-    ] == []
-    # ...but with --target test, the test stage is what ships.
-    shipped = rules(text, target="test")
-    assert ("DevInstallInFinalStage", 4) in shipped
-    assert ("BuildToolsInFinalStage", 2) in shipped  # builder is the base of test
+    shipped_rules = ("BuildToolsInFinalStage", "DevInstallInFinalStage")
+    assert [r for r, _ in rules(text) if r in shipped_rules] == []
+    # With --target test nothing ships either: the name says it is a test image.
+    assert [r for r, _ in rules(text, target="test") if r in shipped_rules] == []
+    # ...but --target release is what ships, with its base stage.
+    shipped = rules(text, target="release")
+    assert ("DevInstallInFinalStage", 6) in shipped
+    assert ("BuildToolsInFinalStage", 2) in shipped  # builder is the base of release
 
 
 @pytest.mark.parametrize("source", [".", "/", "/app/", "/app/*", "/app/."])
@@ -310,3 +313,14 @@ def test_copy_of_a_subdirectory_is_not_the_whole_tree() -> None:
         COPY --from=builder dist /srv/other
     """
     assert "CopyWholeBuildTree" not in [r for r, _ in rules(text)]
+
+
+@pytest.mark.parametrize("name", ["development", "dev-envs", "dev", "debug", "test"])
+def test_development_targets_are_not_what_ships(name: str) -> None:
+    text = f"""
+        FROM node:18 AS base
+        RUN npm ci
+        FROM base AS {name}
+        RUN apt-get install -y git && npm install
+    """
+    assert [r for r, _ in rules(text) if r in ("DevInstallInFinalStage", "BuildToolsInFinalStage")] == []

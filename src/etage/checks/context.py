@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -11,6 +12,16 @@ from etage.checks.rules import rule
 from etage.dockerfile.ignore import DockerIgnore
 from etage.dockerfile.parse import Dockerfile, Stage
 from etage.plan.model import BuildPlan, PlannedStage
+
+# A target named like this is a development or test image, not what ships to production.
+DEVELOPMENT_TARGET = re.compile(
+    r"(^|[-_.])(dev|devel|develop|development|dev-?envs?|devcontainer|debug|local|"
+    r"test|tests|testing|ci|lint)([-_.]|$)"
+)
+
+
+def is_development_name(name: str | None) -> bool:
+    return name is not None and DEVELOPMENT_TARGET.search(name) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,8 @@ class CheckInput:
     def roles(self) -> StageRoles:
         shipping: set[int] = set()
         i: int | None = self.plan.target
+        if is_development_name(self.plan.target_stage.name):
+            i = None  # a dev or test target: nothing of it ships to production
         while i is not None and i not in shipping:
             shipping.add(i)
             i = self.plan.stages[i].base_stage

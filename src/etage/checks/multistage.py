@@ -255,6 +255,35 @@ def _output_hint(ci: CheckInput, source: int) -> str | None:
     return None
 
 
+def _runtime_paths(ci: CheckInput, stage: int) -> list[str]:
+    """Absolute paths the stage's ENTRYPOINT/CMD (exec form) run or load."""
+    wd = workdir(ci, stage) or "/"
+    command: tuple[str, ...] = ()
+    for i in reversed(chain(ci, stage)):
+        for instruction in ci.stages[i].stage.instructions:
+            if isinstance(instruction, ins.Entrypoint | ins.Cmd) and not instruction.shell_form:
+                command = instruction.command
+    paths = []
+    for word in command:
+        looks_like_path = "/" in word or word.endswith((".js", ".jar", ".py", ".mjs", ".cjs"))
+        if looks_like_path and not word.startswith("-") and "$" not in word:
+            paths.append(posixpath.normpath(posixpath.join(wd, word)))
+    return paths
+
+
+def _needed_part(ci: CheckInput, stage: int, dest_dir: str) -> str | None:
+    """The part of a copied tree the entrypoint needs, relative to where it was copied."""
+    for path in _runtime_paths(ci, stage):
+        if not path.startswith(dest_dir.rstrip("/") + "/"):
+            continue
+        rel = posixpath.relpath(path, dest_dir).split("/")
+        if "bin" in rel[1:]:
+            return "/".join(rel[: rel.index("bin")])  # an installed distribution: <dir>/bin/app
+        if len(rel) > 1:
+            return rel[0]  # dist/index.js -> dist
+    return None
+
+
 def whole_build_tree(ci: CheckInput) -> Iterator[Finding]:
     for dest_stage, e, src in _shipping_edges(ci):
         wd = workdir(ci, src.index)
@@ -285,8 +314,19 @@ def whole_build_tree(ci: CheckInput) -> Iterator[Finding]:
             parts.append("and the sources copied from the build context")
         msg = ", ".join(parts) + " into the image that ships"
         line = _line(ci, e.line)
-        if output:
-            dest = e.dest or "."
+        dest = e.dest or "."
+        dest_dir = posixpath.normpath(posixpath.join(workdir(ci, dest_stage.index) or "/", dest))
+        needed = _needed_part(ci, dest_stage.index, dest_dir) if len(e.sources) == 1 else None
+        if needed:
+            src_root = posixpath.normpath(posixpath.join("/", whole[0]))
+            src_root = posixpath.dirname(src_root) if src_root.endswith("/*") else src_root
+            src_path = posixpath.join(src_root, needed)
+            dest_path = posixpath.join(dest if dest not in (".", "./") else ".", needed)
+            if not dest_path.startswith(("/", "./")):
+                dest_path = "./" + dest_path
+            fix = re.sub(r"\s+\S+\s+\S+\s*$", f" {src_path} {dest_path}", line)
+            msg += f"; what the ENTRYPOINT/CMD runs is under {src_path}"
+        elif output:
             target_dest = (
                 posixpath.join(dest, posixpath.basename(output))
                 if dest.endswith("/") or dest in (".", "./")
@@ -294,12 +334,10 @@ def whole_build_tree(ci: CheckInput) -> Iterator[Finding]:
             )
             if dest in (".", "./"):
                 target_dest = "./" + posixpath.basename(output)
-            fix = (
-                re.sub(r"\s+\S+\s+\S+\s*$", f" {output} {target_dest}", line)
-                if len(e.sources) == 1
-                else None
-            )
-            fix = fix or f"copy only {output}"
+            if len(e.sources) == 1:
+                fix = re.sub(r"\s+\S+\s+\S+\s*$", f" {output} {target_dest}", line)
+            else:
+                fix = f"copy only {output}"
         else:
             fix = (
                 "copy only the build output (a dist/ directory, a binary, a jar) "
