@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from etage.dockerfile.suggest import did_you_mean
 from etage.dockerfile.syntax import Heredoc, Node
+from etage.dockerfile.usage import USAGE
 from etage.errors import InstructionError, SourceLocation
 
 INSTRUCTIONS = (
@@ -26,6 +27,14 @@ VALID_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
 
 class FlagError(ValueError):
     pass
+
+
+class HintedError(FlagError):
+    """A FlagError whose hint is more useful than the instruction's usage line."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -374,9 +383,10 @@ def _from(node: Node, loc: SourceLocation) -> From:
         written = args[2]
         name = args[2].lower()
         if not VALID_STAGE_NAME.match(name):
-            raise FlagError(
+            raise HintedError(
                 f'invalid name for build stage: "{args[2]}", '
-                "name can't start with a number or contain symbols"
+                "name can't start with a number or contain symbols",
+                "stage names start with a letter and use only a-z, 0-9, '-', '_' and '.'",
             )
     elif len(args) != 1:
         raise FlagError("FROM requires either one or three arguments")
@@ -715,27 +725,6 @@ def build_instruction(node: Node, filename: str) -> Instruction:
         message = str(exc)
         if not message.upper().startswith(keyword):
             message = f"{keyword}: {message}"
-        raise InstructionError(message, location=loc, hint=USAGE.get(keyword)) from None
+        hint = exc.hint if isinstance(exc, HintedError) else USAGE.get(keyword)
+        raise InstructionError(message, location=loc, hint=hint) from None
 
-
-USAGE = {
-    "ADD": "usage: ADD [--chown=<user>:<group>] [--chmod=<perms>] [--checksum=<sha256>] "
-    "<src>... <dest>",
-    "ARG": "usage: ARG <name>[=<default value>] ...",
-    "COPY": "usage: COPY [--from=<stage>] [--chown=<user>:<group>] [--chmod=<perms>] "
-    "<src>... <dest>",
-    "ENV": "usage: ENV <key>=<value> ...",
-    "EXPOSE": "usage: EXPOSE <port>[/<protocol>] ...",
-    "FROM": "usage: FROM [--platform=<platform>] <image>[:<tag>|@<digest>] [AS <name>]",
-    "HEALTHCHECK": "usage: HEALTHCHECK [--interval=30s --timeout=30s --retries=3] CMD <command>"
-    " | HEALTHCHECK NONE",
-    "LABEL": "usage: LABEL <key>=<value> ...",
-    "ONBUILD": "usage: ONBUILD <instruction> (not FROM, MAINTAINER or ONBUILD)",
-    "RUN": "usage: RUN [--mount=<type=...>] [--network=default|none|host] <command>"
-    ' | RUN ["exe", "arg"]',
-    "SHELL": 'usage: SHELL ["executable", "parameters"]',
-    "STOPSIGNAL": "usage: STOPSIGNAL <signal>",
-    "USER": "usage: USER <user>[:<group>]",
-    "VOLUME": 'usage: VOLUME ["/data"] | VOLUME /data ...',
-    "WORKDIR": "usage: WORKDIR /path/to/workdir",
-}

@@ -15,6 +15,7 @@ from etage.dockerfile.directives import DirectiveError, DirectiveScanner
 from etage.dockerfile.gocompat import regexp_split, trim_left_space, trim_space
 from etage.dockerfile.line_parsers import (
     DISPATCH,
+    NOT_STRING_ARRAY,
     WHITESPACE,
     ArgumentError,
     extract_builder_flags,
@@ -22,6 +23,7 @@ from etage.dockerfile.line_parsers import (
 )
 from etage.dockerfile.shell import ShellLexer
 from etage.dockerfile.syntax import Directive, Heredoc, Node, ParsedFile
+from etage.dockerfile.usage import USAGE
 from etage.errors import DockerfileSyntaxError, ExpansionError, SourceLocation
 
 # bufio.Scanner's limit in the Go parser: longer lines are an error there too.
@@ -113,7 +115,9 @@ class _Parser:
         try:
             found = self.directives.feed(token)
         except DirectiveError as exc:
-            raise self.error(str(exc), self.pos) from None
+            raise self.error(
+                str(exc), self.pos, hint="keep one of the repeated directive lines"
+            ) from None
         if found is not None and found[0] == "escape":
             if found[1] not in ("\\", "`"):
                 raise self.error(
@@ -211,7 +215,10 @@ class _Parser:
                 parser = DISPATCH.get(lower, parse_ignore)
                 args, is_json, separators = parser(rest, self.escape, keyword.upper())
         except ArgumentError as exc:
-            raise self.error(str(exc), self.pos) from None
+            hint = USAGE.get(keyword.upper())
+            if str(exc) == NOT_STRING_ARRAY:
+                hint = 'quote every element of the JSON array, e.g. ["node", "server.js", "8080"]'
+            raise self.error(str(exc), self.pos, hint=hint) from None
         return Node(
             keyword=keyword,
             flags=tuple(flags),

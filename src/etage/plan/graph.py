@@ -66,6 +66,12 @@ def default_args(build: Platform, target: Platform, target_name: str) -> dict[st
     }
 
 
+EXPANSION_HINT = (
+    "variables expand as $NAME, ${NAME}, ${NAME:-default}, ${NAME:+alt}, ${NAME#prefix}, "
+    "${NAME%suffix} or ${NAME/from/to}; write \\$ for a literal dollar sign"
+)
+
+
 def _error(
     df: Dockerfile,
     message: str,
@@ -73,6 +79,8 @@ def _error(
     hint: str | None = None,
     cls: type[EtageError] = PlanError,
 ) -> EtageError:
+    if hint is None and cls is ExpansionError:
+        hint = EXPANSION_HINT
     return cls(
         message,
         location=SourceLocation(df.filename, line),
@@ -131,7 +139,12 @@ class _Planner:
             except ExpansionError as exc:
                 raise _error(self.df, exc.message, f.line, cls=ExpansionError) from None
             if platform == "":
-                raise _error(self.df, f"empty platform value from expression {f.platform}", f.line)
+                raise _error(
+                    self.df,
+                    f"empty platform value from expression {f.platform}",
+                    f.line,
+                    hint="give the ARG a default before the first FROM, or pass --build-arg",
+                )
             try:
                 Platform.parse(platform)
             except EtageError as exc:

@@ -1,0 +1,2 @@
+ARG IMAGE=alpine
+FROM ${:IMAGE}

@@ -1,0 +1,2 @@
+ARG P
+FROM --platform=$P alpine
