@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etage.dockerfile.shell import ShellLexer, WordResult, _Scan, _ShellPattern, _StarMatcher
+from etage.dockerfile.shell import ShellLexer, WordResult
+from etage.dockerfile.shell_patterns import ShellPattern, _StarMatcher
+from etage.dockerfile.shell_scan import Scan
 from etage.errors import ExpansionError
 
 VECTORS = Path(__file__).parent / "vectors" / "expansion.tsv"
@@ -319,7 +321,7 @@ _REF_ENV = {"a": "x y", "x0": "X", "a한": "k", "_": " \x1c ", "1": "one", "é":
 @given(text=_REFS, skip_unset=st.booleans())
 def test_fast_paths_agree_with_the_scanner(text: str, skip_unset: bool) -> None:
     lexer = ShellLexer(skip_unset_env=skip_unset)
-    scan = _Scan(lexer, text, _REF_ENV)
+    scan = Scan(lexer, text, _REF_ENV)
     try:
         result = scan.run()
     except ExpansionError:
@@ -356,10 +358,10 @@ def test_expanding_a_variable_yields_its_value(value: str, name: str) -> None:
 def test_star_matcher_matches_like_a_regex(pattern: str, text: str, greedy: bool) -> None:
     # _StarMatcher replaces backtracking for patterns with many stars; Python's re
     # (leftmost-first, like Go's regexp) is the reference for what it must find.
-    anchored = _ShellPattern(pattern, greedy, True)
+    anchored = ShellPattern(pattern, greedy, True)
     m = anchored.regex.match(text)
     assert _StarMatcher(anchored, text).end_from(0) == (None if m is None else m.end())
-    unanchored = _ShellPattern(pattern, greedy, False)
+    unanchored = ShellPattern(pattern, greedy, False)
     matcher = _StarMatcher(unanchored, text)
     for pos in range(len(text) + 1):
         found = unanchored.regex.search(text, pos)
