@@ -10,7 +10,6 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from etage.checks.context import CheckInput
 from etage.checks.ecosystems import (
@@ -18,17 +17,26 @@ from etage.checks.ecosystems import (
     build_command,
     build_tools_installed,
     dependency_install,
-    is_prune_to_production,
     runtime_alternative,
     system_packages_installed,
     system_packages_removed,
 )
 from etage.checks.model import Finding, Severity
-from etage.checks.shellwords import SimpleCommand, commands_of
+from etage.checks.stage_facts import (
+    builds,
+    chain,
+    copies_whole_context,
+    installs,
+    is_builder,
+    pruned_to_production,
+    root_image,
+    runs,
+    suggested_name,
+    workdir,
+)
 from etage.dockerfile import instructions as ins
 from etage.plan.model import SCRATCH, CopyEdge, PlannedStage
 
-_TEST_NAMES = re.compile(r"(^|[-_.])(test|tests|testing|lint|check|ci|e2e|spec)([-_.]|$)")
 _VARIANT_FILE = re.compile(
     r"^(?:(?:docker|container)file[._-](?P<a>[\w.-]+)|(?P<b>[\w.-]+)[._-](?:docker|container)file)$",
     re.IGNORECASE,
@@ -47,127 +55,6 @@ _DEP_TREES = {
     ".m2": "maven",
     ".gradle": "gradle",
 }
-
-
-# ---- facts about stages ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunFacts:
-    instruction: ins.Run
-    commands: tuple[SimpleCommand, ...]
-    env: dict[str, str]  # ENV/ARG defaults in effect (raw values)
-
-
-def chain(ci: CheckInput, index: int) -> list[int]:
-    """The stage and the stages it is built FROM, nearest first."""
-    out: list[int] = []
-    i: int | None = index
-    while i is not None and i not in out:
-        out.append(i)
-        i = ci.stages[i].base_stage
-    return out
-
-
-def runs(ci: CheckInput, index: int, *, with_bases: bool = False) -> list[RunFacts]:
-    indexes = list(reversed(chain(ci, index))) if with_bases else [index]
-    env: dict[str, str] = {}
-    out: list[RunFacts] = []
-    for i in indexes:
-        for instruction in ci.stages[i].stage.instructions:
-            if isinstance(instruction, ins.Env):
-                env.update((p.key, p.value.strip("\"'")) for p in instruction.pairs)
-            elif isinstance(instruction, ins.Arg):
-                env.update(
-                    (a.key, (a.default or "").strip("\"'")) for a in instruction.args if a.default
-                )
-            elif isinstance(instruction, ins.Run):
-                out.append(RunFacts(instruction, tuple(commands_of(instruction)), dict(env)))
-    return out
-
-
-def workdir(ci: CheckInput, index: int) -> str | None:
-    """The working directory at the end of a stage, when the Dockerfile sets it."""
-    wd: str | None = None
-    for i in reversed(chain(ci, index)):
-        for instruction in ci.stages[i].stage.instructions:
-            if isinstance(instruction, ins.Workdir) and "$" not in instruction.path:
-                wd = posixpath.normpath(posixpath.join(wd or "/", instruction.path))
-    return wd
-
-
-def installs(ci: CheckInput, index: int) -> list[tuple[RunFacts, Install]]:
-    out: list[tuple[RunFacts, Install]] = []
-    for facts in runs(ci, index, with_bases=True):
-        for cmd in facts.commands:
-            found = dependency_install(cmd, facts.env)
-            if found is not None:
-                out.append((facts, found))
-    return out
-
-
-def pruned_to_production(ci: CheckInput, index: int) -> bool:
-    return any(
-        is_prune_to_production(cmd) for f in runs(ci, index, with_bases=True) for cmd in f.commands
-    )
-
-
-def builds(ci: CheckInput, index: int) -> list[tuple[RunFacts, SimpleCommand]]:
-    return [
-        (f, cmd)
-        for f in runs(ci, index, with_bases=True)
-        for cmd in f.commands
-        if build_command(cmd) is not None
-    ]
-
-
-def root_image(ci: CheckInput, index: int) -> str:
-    return ci.stages[chain(ci, index)[-1]].base
-
-
-def copies_whole_context(ci: CheckInput, index: int) -> bool:
-    for i in chain(ci, index):
-        for instruction in ci.stages[i].stage.instructions:
-            if not isinstance(instruction, ins.Copy | ins.Add):
-                continue
-            if isinstance(instruction, ins.Copy) and instruction.from_ is not None:
-                continue
-            if any(posixpath.normpath(s) in (".", "/", "*") for s in instruction.sources):
-                return True
-    return False
-
-
-def is_builder(ci: CheckInput, index: int) -> bool:
-    """A stage that produces files by running commands (as opposed to an export stage)."""
-    return any(True for i in chain(ci, index) for _ in runs(ci, i)) or copies_whole_context(
-        ci, index
-    )
-
-
-def suggested_name(ci: CheckInput, index: int) -> str:
-    """A name for an unnamed stage, by the role it plays."""
-    s = ci.stages[index]
-    taken = {p.name for p in ci.stages if p.name}
-    if index == ci.plan.target or index == len(ci.stages) - 1:
-        base = "runtime"
-    elif index in ci.roles.copied_from:
-        base = "builder" if builds(ci, index) or is_builder(ci, index) else "assets"
-    elif index in ci.roles.based_on:
-        base = "base"
-    elif any(
-        cmd.program in ("pytest", "jest", "mocha", "vitest", "tox") or cmd.words[1:2] == ("test",)
-        for f in runs(ci, index)
-        for cmd in f.commands
-    ):
-        base = "test"
-    else:
-        base = f"stage{s.index}"
-    name = base
-    n = 2
-    while name in taken:
-        name = f"{base}{n}"
-        n += 1
-    return name
 
 
 def _replace_from_value(line: str, old: str, new: str) -> str:
@@ -618,4 +505,4 @@ def check_multistage(ci: CheckInput) -> Iterator[Finding]:
         yield from rule_fn(ci)
 
 
-__all__ = ["_TEST_NAMES", "check_multistage", "suggested_name"]
+__all__ = ["check_multistage", "suggested_name"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from etage.dockerfile.instructions import Arg, From, Instruction, build_instruction
+from etage.dockerfile.convert import build_instruction
+from etage.dockerfile.instructions import Arg, From, Instruction
 from etage.dockerfile.lexer import parse_text
 from etage.dockerfile.syntax import ParsedFile
 from etage.errors import DockerfileError, DockerfileSyntaxError, SourceLocation

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from etage.dockerfile import instructions as ins
+from etage.dockerfile.flags import split_mount_fields
 from etage.dockerfile.lexer import parse_text
 from etage.dockerfile.parse import Dockerfile, Stage
 from etage.dockerfile.shell import ShellLexer
@@ -527,7 +528,7 @@ def _mount_sources(run: ins.Run, source: str) -> tuple[str, ...]:
         if src != source:
             continue
         path = "/"
-        for f in ins.split_mount_fields(spec):
+        for f in split_mount_fields(spec):
             key, _, value = f.partition("=")
             if key.lower() in ("source", "src"):
                 path = value or "/"
