@@ -142,3 +142,10 @@ def test_usage_errors_exit_2() -> None:
 def test_help_and_version(command: list[str]) -> None:
     out = etage(*command)
     assert out.returncode == 0 and out.stdout
+
+
+def test_lowercase_dockerfile_fallback(tmp_path: Path) -> None:
+    (tmp_path / "dockerfile").write_text("FROM alpine\n")
+    out = etage("plan", "--format", "json", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["dockerfile"].endswith("dockerfile")

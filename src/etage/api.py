@@ -41,6 +41,8 @@ def locate(context: str | os.PathLike[str], dockerfile: str | os.PathLike[str] |
     if dockerfile is not None and str(dockerfile) == "-":
         return Source(ctx, None, "-")
     path = Path(dockerfile) if dockerfile is not None else ctx / "Dockerfile"
+    if dockerfile is None and not path.exists() and (ctx / "dockerfile").is_file():
+        path = ctx / "dockerfile"  # the docker CLI falls back to the lower-case name
     if not path.exists():
         hint = None
         if dockerfile is None:
