@@ -383,7 +383,7 @@ def _onbuild(node: Node, loc: SourceLocation) -> Onbuild:
     if node.sub is None:
         raise FlagError("ONBUILD requires at least one argument")
     Flags(node.flags).parse()
-    trigger_keyword = node.sub.keyword.strip().upper()
+    trigger_keyword = node.sub.upper
     if trigger_keyword == "ONBUILD":
         raise FlagError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if trigger_keyword in ("MAINTAINER", "FROM"):
@@ -427,18 +427,18 @@ BUILDERS: dict[str, Builder] = {
 def build_instruction(node: Node, filename: str) -> Instruction:
     """Type one node. Raises InstructionError with the node's location."""
     loc = SourceLocation(filename, node.start_line, 1, node.end_line)
-    builder = BUILDERS.get(node.keyword.upper())
+    builder = BUILDERS.get(node.upper)
     if builder is None:
         raise InstructionError(
             f"unknown instruction: {node.keyword}"
-            + did_you_mean(node.keyword.upper(), INSTRUCTIONS),
+            + did_you_mean(node.upper, INSTRUCTIONS),
             location=loc,
             hint="instructions are " + ", ".join(INSTRUCTIONS),
         )
     try:
         return builder(node, loc)
     except FlagError as exc:
-        keyword = node.keyword.upper()
+        keyword = node.upper
         message = str(exc)
         if not message.upper().startswith(keyword):
             message = f"{keyword}: {message}"

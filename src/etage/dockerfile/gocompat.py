@@ -36,6 +36,17 @@ def trim_left_space(s: str) -> str:
     return s.lstrip(_GO_SPACE_CHARS)
 
 
+def to_lower(s: str) -> str:
+    """strings.ToLower: each character's simple lower-case mapping.
+
+    str.lower() applies full mappings, so "İ" (U+0130) becomes two characters and
+    `MAİNTAINER` would not be MAINTAINER, while BuildKit dispatches it as one.
+    """
+    if s.isascii():
+        return s.lower()
+    return "".join(ch.lower()[0] for ch in s)
+
+
 def regexp_split(pattern: re.Pattern[str], s: str, n: int) -> list[str]:
     """Go's (*regexp.Regexp).Split, which differs from re.split at the edges."""
     if n == 0:

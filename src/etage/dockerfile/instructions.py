@@ -28,7 +28,7 @@ class Instruction:
 
     @property
     def keyword(self) -> str:
-        return self.node.keyword.upper()
+        return self.node.upper
 
     @property
     def line(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from etage.dockerfile.directives import DirectiveError, DirectiveScanner
-from etage.dockerfile.gocompat import regexp_split, trim_left_space, trim_space
+from etage.dockerfile.gocompat import regexp_split, to_lower, trim_left_space, trim_space
 from etage.dockerfile.line_parsers import (
     DISPATCH,
     NOT_STRING_ARRAY,
@@ -32,7 +32,10 @@ MAX_LINE_BYTES = 64 * 1024
 HEREDOC_KEYWORDS = frozenset({"add", "copy", "run"})
 
 # Go: `^(\d*)<<(-?)\s*([^<]*)$` (current BuildKit allows spaces after <<).
-_HEREDOC = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)\Z")
+# The spaces are matched possessively (`*+`): giving some back can never help
+# `[^<]*` reach the end, and backtracking over them was quadratic (14 s for a 60 KB
+# word); RE2 is linear.
+_HEREDOC = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*+([^<]*)\Z")
 
 # The heredoc scanners always use backslash, whatever the escape directive (as BuildKit).
 # Lexers hold only configuration, so module-level instances are safe to share.
@@ -189,23 +192,45 @@ class _Parser:
         )
 
     def node_from_line(self, line: str, start_line: int, comments: tuple[str, ...]) -> Node:
-        cmdline = _split_command(line)
-        keyword = cmdline[0]
-        flags: list[str] = []
-        rest = ""
-        if len(cmdline) == 2:
-            rest, flags = extract_builder_flags(cmdline[1], self.escape)
-        rest = trim_space(rest)
-        lower = keyword.lower()
-        sub: Node | None = None
+        # ONBUILD takes an instruction, which may be ONBUILD again. Split the whole
+        # chain first and build the nodes from the innermost out: BuildKit recurses,
+        # but a long `ONBUILD ONBUILD ...` line must not exhaust Python's stack.
+        chain: list[tuple[str, str, list[str], str]] = []
+        while True:
+            cmdline = _split_command(line)
+            keyword = cmdline[0]
+            flags: list[str] = []
+            rest = ""
+            if len(cmdline) == 2:
+                rest, flags = extract_builder_flags(cmdline[1], self.escape)
+            rest = trim_space(rest)
+            chain.append((line, keyword, flags, rest))
+            if to_lower(keyword) != "onbuild" or rest == "":
+                break
+            line = rest
+        node: Node | None = None
+        for depth in range(len(chain) - 1, -1, -1):
+            node = self._node(chain[depth], start_line, comments if depth == 0 else (), node)
+        assert node is not None
+        return node
+
+    def _node(
+        self,
+        split: tuple[str, str, list[str], str],
+        start_line: int,
+        comments: tuple[str, ...],
+        sub: Node | None,
+    ) -> Node:
+        """One node from (line, keyword, flags, rest); `sub` is an ONBUILD's trigger."""
+        line, keyword, flags, rest = split
+        lower = to_lower(keyword)  # strings.ToLower, not str.lower()
         separators: tuple[str, ...] = ()
         try:
             if lower == "onbuild":
                 args: tuple[str, ...] = ()
                 is_json = False
-                if rest != "":
-                    sub = self.node_from_line(rest, start_line, ())
-                    if sub.keyword.lower() != "onbuild":
+                if sub is not None:
+                    if to_lower(sub.keyword) != "onbuild":
                         args, is_json = sub.args, sub.json
                     elif sub.sub is not None:
                         # ONBUILD ONBUILD x: the official parser shows one empty value
@@ -235,8 +260,8 @@ class _Parser:
 
     @staticmethod
     def can_contain_heredoc(node: Node) -> bool:
-        target = node.sub if node.keyword.lower() == "onbuild" and node.sub else node
-        return target.keyword.lower() in HEREDOC_KEYWORDS and not target.json
+        target = node.sub if to_lower(node.keyword) == "onbuild" and node.sub else node
+        return to_lower(target.keyword) in HEREDOC_KEYWORDS and not target.json
 
     def read_heredocs(self, line: str, start_line: int) -> list[Heredoc]:
         docs: list[Heredoc] = []
@@ -306,7 +331,10 @@ def parse_heredoc_word(word: str) -> tuple[str, int, bool, bool] | None:
     name = words[0]
     expand = name.count("'") + name.count('"') == raw_words[0].count("'") + raw_words[0].count('"')
     digits = m.group(1)
-    fd = int(digits) if digits else 0
+    # strconv.ParseUint with its error ignored: an overflow gives the largest uint64
+    # (and int() refuses over 4300 digits).
+    significant = digits.lstrip("0") or "0"
+    fd = 2**64 - 1 if len(significant) > 20 else min(int(significant), 2**64 - 1)
     return name, fd, expand, m.group(2) == "-"
 
 
@@ -316,12 +344,18 @@ def heredocs_from_line(line: str) -> list[tuple[str, int, bool, bool]]:
         words = lexer.process_words(line, {})
     except ExpansionError:
         return []
+    except RecursionError:
+        # The shell lexer recurses into nested ${a:-${b:-...}}; Go does not run out
+        # of stack there. Better a syntax error than a crash.
+        raise ArgumentError("${...} expressions nested too deeply to look for heredocs") from None
     docs = []
     for word in words:
         try:
             doc = parse_heredoc_word(word)
         except ExpansionError as exc:
             raise ArgumentError(str(exc)) from None
+        except RecursionError:
+            raise ArgumentError(f"heredoc delimiter nested too deeply: {word[:40]}...") from None
         if doc is not None:
             docs.append(doc)
     return docs

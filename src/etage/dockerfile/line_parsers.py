@@ -48,11 +48,70 @@ def _go_number(text: str) -> float:
 _DECODER = _json.JSONDecoder(parse_constant=_no_nan, parse_float=_go_number, parse_int=_go_number)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _fix_surrogates(s: str) -> str:
     # Go's JSON decoder turns invalid UTF-16 escapes and invalid UTF-8 into U+FFFD.
-    if any("\ud800" <= ch <= "\udfff" for ch in s):
-        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in s)
-    return s
+    if _SURROGATE.search(s) is None:
+        return s
+    return _SURROGATE.sub("\ufffd", s)
+
+
+# encoding/json's scanner refuses values nested more than this deep.
+_GO_MAX_JSON_DEPTH = 10000
+_JSON_TOKEN = re.compile(
+    r'[ \t\n\r]*(?:([][{},:])|("(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")'
+    r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)|true|false|null)"
+)
+
+
+def _valid_deep_json(text: str) -> bool:
+    """Would Go decode `text` as one JSON value? Without recursion, for deep nesting."""
+    stack: list[str] = []
+    state = "value"  # value, first (after "["), key, first-key (after "{"), colon, after
+    pos = 0
+    while True:
+        if state == "after" and not stack:
+            return text[pos:].strip(" \t\n\r") == ""
+        m = _JSON_TOKEN.match(text, pos)
+        if m is None:
+            return False
+        pos = m.end()
+        punct, string, number = m.group(1), m.group(2), m.group(3)
+        if number is not None and math.isinf(float(number)):
+            return False  # out of float64 range: an UnmarshalTypeError in Go
+        if state in ("value", "first"):
+            if punct in ("[", "{"):
+                stack.append(punct)
+                if len(stack) > _GO_MAX_JSON_DEPTH:
+                    return False
+                state = "first" if punct == "[" else "first-key"
+            elif punct == "]" and state == "first":
+                stack.pop()
+                state = "after"
+            elif punct is None:
+                state = "after"
+            else:
+                return False
+        elif state in ("key", "first-key"):
+            if string is not None:
+                state = "colon"
+            elif punct == "}" and state == "first-key":
+                stack.pop()
+                state = "after"
+            else:
+                return False
+        elif state == "colon":
+            if punct != ":":
+                return False
+            state = "value"
+        elif punct == ",":
+            state = "value" if stack[-1] == "[" else "key"
+        elif (punct, stack[-1]) in (("]", "["), ("}", "{")):
+            stack.pop()
+        else:
+            return False
 
 
 def parse_json_array(rest: str) -> tuple[str, ...] | None:
@@ -66,7 +125,13 @@ def parse_json_array(rest: str) -> tuple[str, ...] | None:
         return None
     try:
         value = _DECODER.decode(rest)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        # Nested deeper than Python's decoder can go, but Go's accepts 10000 levels:
+        # if Go reads it, the array holds an array or an object, not only strings.
+        if _valid_deep_json(rest):
+            raise ArgumentError(NOT_STRING_ARRAY) from None
+        return None
+    except ValueError:
         return None
     if not isinstance(value, list):
         return None
@@ -80,6 +145,9 @@ def parse_json_array(rest: str) -> tuple[str, ...] | None:
 
 def parse_words(rest: str, escape: str) -> list[str]:
     """Split on whitespace, keeping quotes and escapes in the words (parseWords)."""
+    # Bytes that are not UTF-8 (only after flags cut a character in two, see
+    # extract_builder_flags) are U+FFFD to Go's rune decoding, in the words too.
+    rest = _fix_surrogates(rest)
     words: list[str] = []
     in_spaces, in_word, in_quote = 0, 1, 2
     phase = in_spaces

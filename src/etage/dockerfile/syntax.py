@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from etage.dockerfile.gocompat import to_lower
+
 
 @dataclass(frozen=True, slots=True)
 class Heredoc:
@@ -43,7 +45,14 @@ class Node:
 
     @property
     def upper(self) -> str:
-        return self.keyword.upper()
+        """The keyword as BuildKit dispatches it (strings.ToLower), in upper case.
+
+        Use this, not `keyword.upper()`, to pick the instruction: str.upper() turns
+        `ſtopsignal` into STOPSIGNAL and `onbuıld` into ONBUILD, which BuildKit treats
+        as unknown instructions, and str.lower() misses `MAİNTAINER`, which it accepts.
+        """
+        lower = to_lower(self.keyword)
+        return lower.upper() if lower.isascii() else self.keyword
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ JSON_SCHEMA_VERSION = 1
 def node_json(node: Node) -> dict[str, Any]:
     """An instruction exactly as the official parser reports it (before expansion)."""
     out: dict[str, Any] = {
-        "keyword": node.keyword.upper(),
+        "keyword": node.upper,
         "flags": list(node.flags),
         "args": list(node.args),
         "json": node.json,
@@ -30,7 +30,7 @@ def node_json(node: Node) -> dict[str, Any]:
     }
     if node.sub is not None:
         out["trigger"] = {
-            "keyword": node.sub.keyword.upper(),
+            "keyword": node.sub.upper,
             "flags": list(node.sub.flags),
         }
     return out

@@ -1,0 +1,10 @@
+
+
+   
+	
+FROM alpine
+
+
+   RUN echo indented instruction
+		CMD ["x"]   
+

@@ -1,0 +1,2 @@
+FROM alpine
+RUN echo the file ends inside a continuation \

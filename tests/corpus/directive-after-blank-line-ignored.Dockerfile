@@ -1,0 +1,5 @@
+
+# escape=`
+FROM alpine
+RUN echo the escape directive above is a comment \
+    so backslash continues

@@ -1,0 +1,2 @@
+﻿FROM alpine
+RUN echo "file starts with a byte-order mark"

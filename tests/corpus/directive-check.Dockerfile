@@ -1,0 +1,3 @@
+# check=skip=JSONArgsRecommended,StageNameCasing;error=true
+FROM alpine AS Build
+CMD echo shell form on purpose

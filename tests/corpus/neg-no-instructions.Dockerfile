@@ -1,0 +1,5 @@
+# syntax=docker/dockerfile:1
+
+# only comments
+   
+	# and blank lines

@@ -1,0 +1,2 @@
+FROM alpine
+RUN echo the last line has no newline
