@@ -22,7 +22,11 @@ CLEAN = sorted((Path(__file__).parent / "checks" / "clean").glob("*.Dockerfile")
 def test_nothing_above_info(path: Path) -> None:
     df = parse_dockerfile(path.read_text(), path.name)
     report = run_checks(CheckInput(build_plan(df)))
-    loud = [f"{f.line}: {f.rule.id}: {f.message}" for f in report.findings if f.severity is not Severity.INFO]
+    loud = [
+        f"{f.line}: {f.rule.id}: {f.message}"
+        for f in report.findings
+        if f.severity is not Severity.INFO
+    ]
     assert loud == []
 
 

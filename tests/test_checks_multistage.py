@@ -323,4 +323,6 @@ def test_development_targets_are_not_what_ships(name: str) -> None:
         FROM base AS {name}
         RUN apt-get install -y git && npm install
     """
-    assert [r for r, _ in rules(text) if r in ("DevInstallInFinalStage", "BuildToolsInFinalStage")] == []
+    assert [
+        r for r, _ in rules(text) if r in ("DevInstallInFinalStage", "BuildToolsInFinalStage")
+    ] == []

@@ -286,6 +286,11 @@ def test_duplicate_stage_names_last_one_wins_like_buildkit() -> None:
 def test_predefined_build_args_are_not_reported_unused() -> None:
     p = plan_of(
         "FROM alpine\nARG USED\n",
-        build_args={"HTTP_PROXY": "http://proxy:3128", "SOURCE_DATE_EPOCH": "0", "USED": "1", "TYPO": "x"},
+        build_args={
+            "HTTP_PROXY": "http://proxy:3128",
+            "SOURCE_DATE_EPOCH": "0",
+            "USED": "1",
+            "TYPO": "x",
+        },
     )
     assert p.unused_build_args == ("TYPO",)
