@@ -9,7 +9,12 @@ need_apt=""
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || need_apt="$need_apt python3"
 python3 -m venv --help >/dev/null 2>&1 || need_apt="$need_apt python3-venv"
 if [ "${1:-}" = test ]; then
+    # Real components the tests run: a registry server, skopeo and umoci as second
+    # implementations, dockerd to load and run what etage writes, busybox for base images.
     command -v npm >/dev/null 2>&1 || need_apt="$need_apt npm"
+    for pkg in docker-registry skopeo umoci apache2-utils docker.io busybox-static zstd; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need_apt="$need_apt $pkg"
+    done
 fi
 if [ -n "$need_apt" ]; then
     echo "setup: installing Debian packages:$need_apt"

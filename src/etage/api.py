@@ -13,13 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etage.dockerfile.parse import Dockerfile, parse_dockerfile
-from etage.errors import ContextError, UsageError
+from etage.errors import ContextError, EtageError, UsageError
 from etage.plan.graph import PlanOptions, build_plan
 from etage.plan.model import BuildPlan
 from etage.platforms import Platform
 
 if TYPE_CHECKING:
     from etage.checks.runner import CheckReport
+    from etage.oci.gc import PruneResult, Usage
+    from etage.oci.store import ContentStore
+    from etage.registry.client import RegistryClient
+    from etage.transfer import LocalImage, Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +151,281 @@ def check(
         default_plan=default_plan,
     )
     return run_checks(ci)
+
+
+# ---- images: the store, registries, archives -------------------------------------------------
+
+
+def open_store(root: str | os.PathLike[str] | None = None) -> ContentStore:
+    from etage.oci.store import ContentStore
+
+    return ContentStore(Path(root) if root is not None else None)
+
+
+def registry_client(insecure_registries: tuple[str, ...] = ()) -> RegistryClient:
+    from etage.registry.client import RegistryClient
+
+    return RegistryClient(insecure_registries=insecure_registries)
+
+
+def pull(
+    reference: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    platform: str | None = None,
+    insecure_registries: tuple[str, ...] = (),
+    progress: Progress | None = None,
+    jobs: int = 4,
+) -> LocalImage:
+    from etage import transfer
+
+    store = open_store(root)
+    client = registry_client(insecure_registries)
+    try:
+        return transfer.pull(
+            store,
+            client,
+            reference,
+            platform=Platform.parse(platform) if platform else None,
+            progress=progress,
+            jobs=jobs,
+        )
+    finally:
+        client.close()
+        store.close()
+
+
+def push(
+    source: str,
+    destination: str | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    platform: str | None = None,
+    insecure_registries: tuple[str, ...] = (),
+    progress: Progress | None = None,
+) -> tuple[str, str]:
+    from etage import transfer
+
+    store = open_store(root)
+    client = registry_client(insecure_registries)
+    try:
+        ref, digest = transfer.push(
+            store,
+            client,
+            source,
+            destination,
+            platform=Platform.parse(platform) if platform else None,
+            progress=progress,
+        )
+        return str(ref), str(digest)
+    finally:
+        client.close()
+        store.close()
+
+
+def save(
+    references: list[str],
+    output: str | os.PathLike[str],
+    *,
+    fmt: str = "oci",
+    root: str | os.PathLike[str] | None = None,
+    platform: str | None = None,
+) -> list[LocalImage]:
+    from etage import transfer
+
+    if fmt not in ("oci", "docker"):
+        raise UsageError(f"unknown format {fmt!r}", hint="use --format oci or --format docker")
+    store = open_store(root)
+    try:
+        with store.lease():
+            return transfer.save(
+                store,
+                references,
+                Path(output),
+                fmt=fmt,
+                platform=Platform.parse(platform) if platform else None,
+            )
+    finally:
+        store.close()
+
+
+def load(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> list[str]:
+    from etage import transfer
+
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"no such file: {p}")
+    store = open_store(root)
+    try:
+        return transfer.load(store, p)
+    finally:
+        store.close()
+
+
+def tag(source: str, target: str, *, root: str | os.PathLike[str] | None = None) -> str:
+    from etage import transfer
+    from etage.reference import parse_reference
+
+    store = open_store(root)
+    try:
+        image = transfer.resolve_local(store, source)
+        name = str(parse_reference(target))
+        store.set_ref(name, image.top.digest, image.top.media_type, image.top.size)
+        return name
+    finally:
+        store.close()
+
+
+def rmi(
+    references: list[str], *, root: str | os.PathLike[str] | None = None
+) -> tuple[list[str], int]:
+    """Remove references; then free the blobs no other reference uses. (names, bytes freed)"""
+    from etage.oci.gc import prune
+    from etage.reference import parse_reference
+    from etage.transfer import ImageNotFound
+
+    store = open_store(root)
+    try:
+        removed = []
+        for text in references:
+            name = str(parse_reference(text))
+            if not store.delete_ref(name):
+                raise ImageNotFound(f"image {text} is not in the store", hint="see `etage images`")
+            removed.append(name)
+        return removed, prune(store).bytes
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    name: str
+    digest: str
+    media_type: str
+    created: str
+    size: int  # compressed bytes of the image's blobs (config + layers)
+    platform: str
+
+
+def images(*, root: str | os.PathLike[str] | None = None) -> list[ImageRow]:
+    from etage.transfer import ImageNotFound, resolve_local
+
+    store = open_store(root)
+    try:
+        rows = []
+        for ref in store.refs():
+            try:
+                image = resolve_local(store, ref.name)
+            except (ImageNotFound, EtageError):
+                rows.append(ImageRow(ref.name, str(ref.digest), ref.media_type, "", 0, "?"))
+                continue
+            size = sum(d.size for d in image.blobs)
+            rows.append(
+                ImageRow(
+                    ref.name,
+                    str(ref.digest),
+                    ref.media_type,
+                    image.config.created,
+                    size,
+                    str(image.config.platform),
+                )
+            )
+        return rows
+    finally:
+        store.close()
+
+
+def inspect(
+    reference: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    platform: str | None = None,
+    remote: bool = False,
+    insecure_registries: tuple[str, ...] = (),
+) -> dict[str, object]:
+    """Manifest, config and layers of an image, from the store (or the registry with remote)."""
+    import json as _json
+
+    from etage.oci.model import Index, parse_config, parse_document, select_platform
+    from etage.platforms import host
+    from etage.reference import parse_reference
+    from etage.transfer import ImageNotFound, resolve_local
+
+    wanted = Platform.parse(platform) if platform else host()
+    if not remote:
+        store = open_store(root)
+        try:
+            image = resolve_local(store, reference, wanted)
+            manifest_bytes = store.read(image.descriptor.digest)
+            source = "store"
+            name = image.name or reference
+            top_digest = str(image.top.digest)
+            manifest_digest = str(image.descriptor.digest)
+            manifest, config_bytes, config = image.manifest, image.config_bytes, image.config
+        except ImageNotFound:
+            remote = True
+        finally:
+            store.close()
+    if remote:
+        ref = parse_reference(reference)
+        client = registry_client(insecure_registries)
+        try:
+            top, data = client.resolve(ref)
+            doc = parse_document(data, top.media_type)
+            top_digest, desc = str(top.digest), top
+            while isinstance(doc, Index):
+                chosen = select_platform(doc, wanted)
+                if chosen is None:
+                    raise ImageNotFound(f"{ref.familiar()} has no image for {wanted}")
+                data = client.get_manifest(ref, str(chosen.digest))
+                desc, doc = chosen, parse_document(data, chosen.media_type)
+            manifest, manifest_bytes = doc, data
+            manifest_digest = str(desc.digest)
+            config_bytes = client.get_blob_bytes(ref, manifest.config)
+            config = parse_config(config_bytes)
+            source, name = f"registry {ref.domain}", str(ref)
+        finally:
+            client.close()
+    layers = []
+    for i, layer in enumerate(manifest.layers):
+        layers.append(
+            {
+                "digest": str(layer.digest),
+                "size": layer.size,
+                "mediaType": layer.media_type,
+                "diff_id": str(config.diff_ids[i]) if i < len(config.diff_ids) else None,
+            }
+        )
+    return {
+        "name": name,
+        "source": source,
+        "digest": top_digest,
+        "manifest_digest": manifest_digest,
+        "mediaType": manifest.media_type,
+        "platform": str(config.platform),
+        "created": config.created,
+        "size": manifest.config.size + sum(layer.size for layer in manifest.layers),
+        "layers": layers,
+        "manifest": _json.loads(manifest_bytes),
+        "config": _json.loads(config_bytes),
+    }
+
+
+def df(*, root: str | os.PathLike[str] | None = None) -> Usage:
+    from etage.oci.gc import usage
+
+    store = open_store(root)
+    try:
+        return usage(store)
+    finally:
+        store.close()
+
+
+def prune(*, root: str | os.PathLike[str] | None = None, dry_run: bool = False) -> PruneResult:
+    from etage.oci.gc import prune as gc_prune
+
+    store = open_store(root)
+    try:
+        return gc_prune(store, dry_run=dry_run)
+    finally:
+        store.close()

@@ -107,8 +107,23 @@ def _common_options(fn: F) -> F:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="etage")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
-def main(debug: bool) -> None:
+@click.option(
+    "--root",
+    envvar="ETAGE_ROOT",
+    metavar="DIR",
+    help="The image store (default /var/lib/etage as root, else $XDG_DATA_HOME/etage).",
+)
+@click.option(
+    "--insecure-registry",
+    "insecure",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Talk plain HTTP to this registry (localhost and 127.0.0.1 always are).",
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool, root: str | None, insecure: tuple[str, ...]) -> None:
     """etage: build, plan and check multi-stage Dockerfiles, without a daemon."""
+    ctx.obj = {"root": root, "insecure": insecure}
 
 
 @main.command()
@@ -172,6 +187,247 @@ def check(
     else:
         click.echo(render.render_text(report, report.lines, color=_color(sys.stdout)), nl=False)
     sys.exit(report.exit_status)
+
+
+def _root() -> str | None:
+    value = click.get_current_context().find_root().params.get("root")
+    return str(value) if value else None
+
+
+def _insecure() -> tuple[str, ...]:
+    return tuple(click.get_current_context().find_root().params.get("insecure") or ())
+
+
+def _human(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+_platform_option = click.option(
+    "--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to pick from a multi-platform image."
+)
+
+
+@main.command()
+@_platform_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only the digest.")
+@click.option("--jobs", default=4, show_default=True, help="Blobs downloaded in parallel.")
+@click.argument("reference")
+@handle_errors
+def pull(reference: str, platform: str | None, quiet: bool, jobs: int) -> None:
+    """Pull an image from a registry into the local store."""
+    from etage import api
+    from etage.progress import make_progress
+
+    progress = make_progress(f"Pulling {reference}", quiet=quiet)
+    try:
+        image = api.pull(
+            reference, root=_root(), platform=platform, insecure_registries=_insecure(),
+            progress=progress, jobs=jobs,
+        )  # fmt: skip
+    finally:
+        if progress is not None:
+            progress.close()
+    if quiet:
+        click.echo(str(image.top.digest))
+    else:
+        click.echo(f"Pulled {image.name} ({image.config.platform}) digest {image.top.digest}")
+
+
+@main.command()
+@_platform_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only the manifest digest.")
+@click.argument("image")
+@click.argument("destination", required=False)
+@handle_errors
+def push(image: str, destination: str | None, platform: str | None, quiet: bool) -> None:
+    """Push IMAGE (NAME[:TAG], or an ID) to its registry, or to DESTINATION."""
+    from etage import api
+    from etage.progress import make_progress
+
+    progress = make_progress(f"Pushing {destination or image}", quiet=quiet)
+    try:
+        name, digest = api.push(
+            image, destination, root=_root(), platform=platform,
+            insecure_registries=_insecure(), progress=progress,
+        )  # fmt: skip
+    finally:
+        if progress is not None:
+            progress.close()
+    click.echo(digest if quiet else f"Pushed {name} digest {digest}")
+
+
+@main.command()
+@_platform_option
+@click.option("--remote", is_flag=True, help="Ask the registry even if the image is in the store.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.argument("reference")
+@handle_errors
+def inspect(reference: str, platform: str | None, remote: bool, fmt: str) -> None:
+    """Show an image's manifest, config and layers (from the store, else the registry)."""
+    import json
+
+    from etage import api
+
+    data = api.inspect(
+        reference, root=_root(), platform=platform, remote=remote,
+        insecure_registries=_insecure(),
+    )  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    config = data["config"]
+    assert isinstance(config, dict)
+    cfg = config.get("config") or {}
+    click.echo(f"Name:      {data['name']}  ({data['source']})")
+    click.echo(f"Digest:    {data['digest']}")
+    if data["manifest_digest"] != data["digest"]:
+        click.echo(f"Manifest:  {data['manifest_digest']}")
+    click.echo(f"Type:      {data['mediaType']}")
+    click.echo(f"Platform:  {data['platform']}")
+    click.echo(f"Created:   {data['created'] or '-'}")
+    click.echo(f"Size:      {_human(int(data['size']))} compressed")  # type: ignore[call-overload]
+    for key in ("Entrypoint", "Cmd", "WorkingDir", "User", "Env", "ExposedPorts"):
+        if cfg.get(key):
+            click.echo(f"{key + ':':<11}{cfg[key]}")
+    layers = data["layers"]
+    assert isinstance(layers, list)
+    click.echo(f"Layers ({len(layers)}):")
+    for layer in layers:
+        click.echo(f"  {layer['digest']}  {_human(layer['size']):>9}  {layer['mediaType']}")
+
+
+@main.command()
+@_platform_option
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE",
+    help="The tar to write (or a directory for an OCI layout).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["oci", "docker"]), default="oci", show_default=True
+)
+@click.argument("references", nargs=-1, required=True)
+@handle_errors
+def save(references: tuple[str, ...], output: str, fmt: str, platform: str | None) -> None:
+    """Save images to an OCI layout (tar or directory) or a docker-archive tar."""
+    from etage import api
+
+    saved = api.save(list(references), output, fmt=fmt, root=_root(), platform=platform)
+    click.echo(f"Saved {len(saved)} image{'s' if len(saved) != 1 else ''} to {output} ({fmt})")
+
+
+@main.command()
+@click.option(
+    "-i",
+    "--input",
+    "path",
+    required=True,
+    metavar="FILE",
+    help="An OCI layout (tar or directory) or a docker-archive tar.",
+)
+@handle_errors
+def load(path: str) -> None:
+    """Load images from an OCI layout or a docker-archive (docker save) into the store."""
+    from etage import api
+
+    for name in api.load(path, root=_root()):
+        click.echo(f"Loaded {name}")
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@handle_errors
+def images(fmt: str) -> None:
+    """List the images in the store."""
+    import json
+    from dataclasses import asdict
+
+    from etage import api
+
+    rows = api.images(root=_root())
+    if fmt == "json":
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    click.echo(f"{'NAME':<50} {'DIGEST':<19} {'PLATFORM':<14} {'CREATED':<20} SIZE")
+    for r in rows:
+        click.echo(
+            f"{r.name:<50} {r.digest[7:19]:<19} {r.platform:<14} {r.created[:19]:<20} {_human(r.size)}"
+        )
+
+
+@main.command()
+@click.argument("references", nargs=-1, required=True)
+@handle_errors
+def rmi(references: tuple[str, ...]) -> None:
+    """Remove images from the store (and the blobs nothing else uses)."""
+    from etage import api
+
+    removed, freed = api.rmi(list(references), root=_root())
+    for name in removed:
+        click.echo(f"Untagged {name}")
+    click.echo(f"Freed {_human(freed)}")
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@handle_errors
+def tag(source: str, target: str) -> None:
+    """Give the image SOURCE another name TARGET."""
+    from etage import api
+
+    click.echo(f"Tagged {api.tag(source, target, root=_root())}")
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@handle_errors
+def df(fmt: str) -> None:
+    """Show the disk space the store uses."""
+    import json
+    from dataclasses import asdict
+
+    from etage import api
+
+    u = api.df(root=_root())
+    if fmt == "json":
+        click.echo(json.dumps(asdict(u), indent=2))
+        return
+    click.echo(f"Images (references):  {u.refs}")
+    click.echo(f"Blobs:                {u.blobs} ({_human(u.bytes)})")
+    click.echo(f"  manifests/indexes:  {u.manifests}")
+    click.echo(f"  configs:            {u.configs}")
+    click.echo(f"  layers:             {u.layers} ({_human(u.layer_bytes)})")
+    click.echo(f"Reclaimable:          {u.unreachable} blobs ({_human(u.unreachable_bytes)})")
+    click.echo(f"Interrupted writes:   {u.ingest_files} ({_human(u.ingest_bytes)})")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@handle_errors
+def prune(dry_run: bool) -> None:
+    """Remove blobs no image uses and leftovers of interrupted writes."""
+    from etage import api
+
+    result = api.prune(root=_root(), dry_run=dry_run)
+    verb = "Would free" if dry_run else "Freed"
+    click.echo(
+        f"{verb} {_human(result.bytes)}: {len(result.removed)} blobs, "
+        f"{result.stale_ingests} interrupted writes"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
