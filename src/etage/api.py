@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from etage.checks.runner import CheckReport
     from etage.oci.gc import PruneResult, Usage
     from etage.oci.store import ContentStore
+    from etage.oci.validate import Report as ValidationReport
     from etage.registry.client import RegistryClient
     from etage.transfer import LocalImage, Progress
 
@@ -427,5 +428,32 @@ def prune(*, root: str | os.PathLike[str] | None = None, dry_run: bool = False) 
     store = open_store(root)
     try:
         return gc_prune(store, dry_run=dry_run)
+    finally:
+        store.close()
+
+
+def verify(
+    references: list[str] | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    deep: bool = True,
+) -> ValidationReport:
+    """Check the store: every image's blobs present, of the right size and digest."""
+    from etage.oci.model import Descriptor
+    from etage.oci.validate import Report, validate_image, validate_store
+    from etage.transfer import resolve_local
+
+    store = open_store(root)
+    try:
+        if not references:
+            return validate_store(store, deep=deep)
+        report = Report()
+        for text in references:
+            image = resolve_local(store, text)
+            validate_image(
+                store, Descriptor(image.top.media_type, image.top.digest, image.top.size), report,
+                deep=deep,
+            )  # fmt: skip
+        return report
     finally:
         store.close()

@@ -430,5 +430,29 @@ def prune(dry_run: bool) -> None:
     )
 
 
+@main.command()
+@click.option("--quick", is_flag=True, help="Check presence and sizes only, not digests.")
+@click.argument("references", nargs=-1)
+@handle_errors
+def verify(references: tuple[str, ...], quick: bool) -> None:
+    """Check images (default: the whole store): blobs present and matching their digests.
+
+    Exit status 1 when a problem is found.
+    """
+    from etage import api
+
+    report = api.verify(list(references), root=_root(), deep=not quick)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    partial = (
+        f", {report.partial_downloads} interrupted downloads to resume"
+        if report.partial_downloads
+        else ""
+    )
+    state = "consistent" if report.ok else f"{len(report.problems)} problems"
+    click.echo(f"{report.images} images, {report.blobs_checked} blobs verified: {state}{partial}")
+    sys.exit(0 if report.ok else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
