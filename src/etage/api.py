@@ -245,6 +245,7 @@ def save(
                 Path(output),
                 fmt=fmt,
                 platform=Platform.parse(platform) if platform else None,
+                directory=str(output).endswith("/"),
             )
     finally:
         store.close()

@@ -304,7 +304,10 @@ def save(
     fmt: str = "oci",
     platform: Platform | None = None,
     decompress: Callable[[BinaryIO, str], BinaryIO] | None = None,
+    directory: bool = False,
 ) -> list[LocalImage]:
+    """Write images to `output`: a tar, or with `directory` (or an existing directory)
+    an OCI layout directory (merged with what it holds)."""
     images = [resolve_local(store, t, platform) for t in texts]
     blobs: dict[Digest, Descriptor] = {}
     for image in images:
@@ -337,7 +340,7 @@ def save(
     layout_images = [
         LayoutImage(image.descriptor, _ref_name(image), image.name) for image in images
     ]
-    if isinstance(output, Path) and (output.is_dir() or str(output).endswith("/")):
+    if isinstance(output, Path) and (directory or output.is_dir()):
         write_layout_dir(output, layout_images, list(blobs.values()), open_blob)
     elif isinstance(output, Path):
         with open(output, "wb") as f:

@@ -28,7 +28,7 @@ D2 = Digest.of(b"layer")
 
 def test_canonical_json_is_compact_ordered_and_go_escaped() -> None:
     assert canonical_json({"b": 1, "a": "x & <y> é"}) == '{"b":1,"a":"x \\u0026 \\u003cy\\u003e é"}'.encode()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not JSON compliant"):
         canonical_json({"x": float("nan")})
 
 

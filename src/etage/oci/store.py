@@ -135,6 +135,12 @@ class Ingest:
         self.offset += len(data)
         return len(data)
 
+    def flush(self) -> None:
+        pass  # unbuffered: every write went to the file; commit() fsyncs
+
+    def writable(self) -> bool:
+        return True
+
     def restart(self) -> None:
         self.file.seek(0)
         self.file.truncate(0)
