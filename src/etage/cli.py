@@ -361,9 +361,8 @@ def images(fmt: str) -> None:
         return
     click.echo(f"{'NAME':<50} {'DIGEST':<19} {'PLATFORM':<14} {'CREATED':<20} SIZE")
     for r in rows:
-        click.echo(
-            f"{r.name:<50} {r.digest[7:19]:<19} {r.platform:<14} {r.created[:19]:<20} {_human(r.size)}"
-        )
+        short, created = r.digest[7:19], r.created[:19]
+        click.echo(f"{r.name:<50} {short:<19} {r.platform:<14} {created:<20} {_human(r.size)}")
 
 
 @main.command()
