@@ -204,6 +204,7 @@ def push(
     platform: str | None = None,
     insecure_registries: tuple[str, ...] = (),
     progress: Progress | None = None,
+    fmt: str | None = None,
 ) -> tuple[str, str]:
     from etage import transfer
 
@@ -217,6 +218,7 @@ def push(
             destination,
             platform=Platform.parse(platform) if platform else None,
             progress=progress,
+            fmt=fmt,
         )
         return str(ref), str(digest)
     finally:
@@ -456,5 +458,28 @@ def verify(
                 deep=deep,
             )  # fmt: skip
         return report
+    finally:
+        store.close()
+
+
+def unpack(
+    reference: str,
+    directory: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    platform: str | None = None,
+) -> int:
+    """Extract an image's filesystem into a directory; returns the entries applied."""
+    from etage import transfer
+
+    store = open_store(root)
+    try:
+        _image, entries = transfer.unpack(
+            store,
+            reference,
+            Path(directory),
+            platform=Platform.parse(platform) if platform else None,
+        )
+        return entries
     finally:
         store.close()

@@ -241,10 +241,18 @@ def pull(reference: str, platform: str | None, quiet: bool, jobs: int) -> None:
 @main.command()
 @_platform_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the manifest digest.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["oci", "docker"]),
+    help="Rewrite the manifest in this format (default: as stored).",
+)
 @click.argument("image")
 @click.argument("destination", required=False)
 @handle_errors
-def push(image: str, destination: str | None, platform: str | None, quiet: bool) -> None:
+def push(
+    image: str, destination: str | None, platform: str | None, quiet: bool, fmt: str | None
+) -> None:
     """Push IMAGE (NAME[:TAG], or an ID) to its registry, or to DESTINATION."""
     from etage import api
     from etage.progress import make_progress
@@ -253,7 +261,7 @@ def push(image: str, destination: str | None, platform: str | None, quiet: bool)
     try:
         name, digest = api.push(
             image, destination, root=_root(), platform=platform,
-            insecure_registries=_insecure(), progress=progress,
+            insecure_registries=_insecure(), progress=progress, fmt=fmt,
         )  # fmt: skip
     finally:
         if progress is not None:
@@ -427,6 +435,19 @@ def prune(dry_run: bool) -> None:
         f"{verb} {_human(result.bytes)}: {len(result.removed)} blobs, "
         f"{result.stale_ingests} interrupted writes"
     )
+
+
+@main.command()
+@_platform_option
+@click.argument("image")
+@click.argument("directory")
+@handle_errors
+def unpack(image: str, directory: str, platform: str | None) -> None:
+    """Extract IMAGE's filesystem into DIRECTORY (layers applied safely, in order)."""
+    from etage import api
+
+    entries = api.unpack(image, directory, root=_root(), platform=platform)
+    click.echo(f"Unpacked {image} into {directory} ({entries} entries)")
 
 
 @main.command()

@@ -254,7 +254,10 @@ def push(
     *,
     platform: Platform | None = None,
     progress: Progress | None = None,
+    fmt: str | None = None,
 ) -> tuple[Reference, Digest]:
+    """Push an image; `fmt` "oci" or "docker" rewrites its manifest's media types
+    (the blobs are the same; the manifest digest changes), None keeps it as stored."""
     progress = progress or NoProgress()
     image = resolve_local(store, source, platform)
     target_text = destination or image.name
@@ -287,10 +290,43 @@ def push(
         )
         progress.finish(key, "pushed" if mount is None else f"pushed (mount from {mount} tried)")
     manifest_bytes = store.read(image.descriptor.digest)
-    digest = client.put_manifest(
-        dest, dest.tag or str(image.descriptor.digest), manifest_bytes, image.descriptor.media_type
+    media_type = image.descriptor.media_type
+    if fmt is not None and (fmt == "docker") != image.manifest.is_docker:
+        try:
+            converted = image.manifest.as_docker() if fmt == "docker" else image.manifest.as_oci()
+        except ValueError as exc:
+            raise EtageError(str(exc)) from None
+        manifest_bytes, media_type = converted.to_bytes(), converted.media_type
+    reference = (
+        dest.tag if dest.tag and fmt is None else (dest.tag or str(Digest.of(manifest_bytes)))
     )
+    digest = client.put_manifest(dest, reference, manifest_bytes, media_type)
     return dest, digest
+
+
+def unpack(
+    store: ContentStore,
+    text: str,
+    target: Path,
+    *,
+    platform: Platform | None = None,
+    allow_devices: bool | None = None,
+) -> tuple[LocalImage, int]:
+    """Apply an image's layers, in order, onto the directory `target` (created if missing).
+
+    Layers are applied safely: nothing is ever written outside `target`.
+    """
+    from etage.oci.apply import apply_layer
+
+    image = resolve_local(store, text, platform)
+    target.mkdir(parents=True, exist_ok=True)
+    entries = 0
+    for layer in image.manifest.layers:
+        with store.open(layer.digest) as blob:
+            entries += apply_layer(
+                target, blob, media_type=layer.media_type, allow_devices=allow_devices
+            ).entries
+    return image, entries
 
 
 # ---- save and load ---------------------------------------------------------------------------

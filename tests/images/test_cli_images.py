@@ -136,3 +136,95 @@ def test_kill_9_during_pulls_then_the_next_pull_completes(
         skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}").encode()
         == big.manifest.data
     )
+
+
+def test_push_in_docker_format(tmp_path: Path, registry: RegistryServer) -> None:
+    root = tmp_path / "root"
+    store = ContentStore(root)
+    busybox_image(store, tmp_path, "localhost/busybox:1")
+    store.close()
+    out = etage(
+        root, "push", "--format", "docker", "localhost/busybox:1", f"{registry.host}/fmt/bb:d"
+    )
+    assert out.returncode == 0, out.stderr
+    raw = json.loads(
+        skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/fmt/bb:d")
+    )
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert raw["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert raw["layers"][0]["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    other = tmp_path / "other"
+    assert etage(other, "pull", f"{registry.host}/fmt/bb:d").returncode == 0
+    assert etage(other, "verify").returncode == 0
+
+
+def test_unpack_extracts_the_filesystem(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    store = ContentStore(root)
+    busybox_image(store, tmp_path, "localhost/busybox:1")
+    store.close()
+    out = etage(root, "unpack", "localhost/busybox:1", str(tmp_path / "rootfs"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "rootfs" / "bin" / "busybox").read_bytes() == Path(
+        "/bin/busybox"
+    ).read_bytes()
+    assert os.readlink(tmp_path / "rootfs" / "bin" / "sh") == "busybox"
+
+
+def test_unpack_of_a_malicious_image_writes_nothing_outside(tmp_path: Path) -> None:
+    import hashlib
+    import io
+    import tarfile
+
+    sentinel = tmp_path / "outside"
+    sentinel.mkdir()
+    (sentinel / "victim").write_text("untouched")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+
+        def add(info: tarfile.TarInfo, data: bytes = b"") -> None:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+        evil = tarfile.TarInfo("../../outside/victim")
+        add(evil, b"pwned")
+        link = tarfile.TarInfo("escape")
+        link.type, link.linkname = tarfile.SYMTYPE, str(sentinel)
+        add(link)
+        add(tarfile.TarInfo("escape/victim"), b"pwned through a symlink")
+        hard = tarfile.TarInfo("hard")
+        hard.type, hard.linkname = tarfile.LNKTYPE, "../../outside/victim"
+        add(hard)
+        add(tarfile.TarInfo("/abs/victim"), b"absolute")
+    layer = buf.getvalue()
+    diff = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff]}}
+    ).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": diff, "size": len(layer)}],
+    }).encode()  # fmt: skip
+    layout = tmp_path / "evil-layout"
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    for data in (layer, config, manifest):
+        (layout / "blobs" / "sha256" / hashlib.sha256(data).hexdigest()).write_bytes(data)
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+        "size": len(manifest), "annotations": {"io.containerd.image.name": "localhost/evil:1", "org.opencontainers.image.ref.name": "1"}}]}))  # fmt: skip
+    root = tmp_path / "root"
+    assert etage(root, "load", "-i", str(layout)).returncode == 0
+    target = tmp_path / "a" / "b" / "rootfs"
+    out = etage(root, "unpack", "localhost/evil:1", str(target))
+    assert "Traceback" not in out.stderr
+    assert (sentinel / "victim").read_text() == "untouched"
+    assert sorted(p.name for p in sentinel.iterdir()) == ["victim"]
+    assert not Path("/abs/victim").exists()
+    # Contained, as containerd does: `..` and absolute paths land inside the root, the
+    # symlink is resolved inside it, the hardlink points at the contained file.
+    assert out.returncode == 0, out.stderr
+    assert (target / "outside" / "victim").read_bytes() == b"pwned"
+    assert (target / "abs" / "victim").read_bytes() == b"absolute"
+    assert os.readlink(target / "escape") == str(sentinel)

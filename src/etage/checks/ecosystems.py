@@ -130,8 +130,7 @@ def python_install(cmd: SimpleCommand, env: Mapping[str, str]) -> Install | None
             cmd.value_of("--only") == "main"
             or cmd.has("--no-dev", "--only-root")
             or (cmd.value_of("--without") or "") in ("dev", "dev,test", "test,dev")
-            or (cmd.has("--without")
-            and "dev" in (cmd.value_of("--without") or ""))
+            or (cmd.has("--without") and "dev" in (cmd.value_of("--without") or ""))
         )
         return Install(
             "python",

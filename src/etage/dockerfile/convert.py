@@ -430,8 +430,7 @@ def build_instruction(node: Node, filename: str) -> Instruction:
     builder = BUILDERS.get(node.upper)
     if builder is None:
         raise InstructionError(
-            f"unknown instruction: {node.keyword}"
-            + did_you_mean(node.upper, INSTRUCTIONS),
+            f"unknown instruction: {node.keyword}" + did_you_mean(node.upper, INSTRUCTIONS),
             location=loc,
             hint="instructions are " + ", ".join(INSTRUCTIONS),
         )
