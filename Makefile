@@ -16,6 +16,8 @@ bench:
 	@scripts/setup.sh test
 	.venv/bin/python bench/bench_frontend.py
 	.venv/bin/python bench/bench_context_walk.py
+	.venv/bin/python bench/bench_compress.py
+	.venv/bin/python bench/bench_pull.py
 
 clean:
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
