@@ -8,6 +8,7 @@ demo:
 test:
 	@scripts/setup.sh test
 	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 	.venv/bin/pytest -n auto

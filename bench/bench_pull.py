@@ -57,7 +57,9 @@ def build_image(store_root: Path, target_bytes: int) -> str:
         layer = commit_layer(store, directory, source_date_epoch=0)
         layers.append(layer)
         total += layer.descriptor.size
-        print(f"  layer from {directory}: {layer.descriptor.size / 1e6:.0f} MB compressed", flush=True)
+        print(
+            f"  layer from {directory}: {layer.descriptor.size / 1e6:.0f} MB compressed", flush=True
+        )
     p = host()
     commit_image(store, layers, ImageConfig(p.architecture, p.os), name="localhost/bench/big:1")
     store.close()
@@ -81,11 +83,25 @@ def main() -> None:
         ref = f"{server.host}/bench/big:1"
         etage = [sys.executable, "-m", "etage"]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        subprocess.run([*etage, "--root", str(src), "push", "-q", "localhost/bench/big:1", ref], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*etage, "--root", str(src), "push", "-q", "localhost/bench/big:1", ref],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         skopeo_t, skopeo_m, etage_t, etage_m = [], [], [], []
         for i in range(args.repeat):
             dest = work / f"skopeo-{i}"
-            t, m = timed(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{dest}:1"])
+            t, m = timed(
+                [
+                    "skopeo",
+                    "--insecure-policy",
+                    "copy",
+                    "--src-tls-verify=false",
+                    f"docker://{ref}",
+                    f"oci:{dest}:1",
+                ]
+            )
             skopeo_t.append(t)
             skopeo_m.append(m)
             shutil.rmtree(dest)
@@ -94,13 +110,18 @@ def main() -> None:
             etage_t.append(t)
             etage_m.append(m)
             shutil.rmtree(root)
-            print(f"  run {i + 1}: skopeo {skopeo_t[-1]:.2f} s ({skopeo_m[-1]} MB), etage {etage_t[-1]:.2f} s ({etage_m[-1]} MB)", flush=True)
+            print(
+                f"  run {i + 1}: skopeo {skopeo_t[-1]:.2f} s ({skopeo_m[-1]} MB), "
+                f"etage {etage_t[-1]:.2f} s ({etage_m[-1]} MB)",
+                flush=True,
+            )
         s, e = statistics.median(skopeo_t), statistics.median(etage_t)
         verdict = "OK" if e <= 1.5 * s else "OVER TARGET"
         print(f"skopeo copy  median {s:6.2f} s   peak RSS {max(skopeo_m)} MB")
         print(f"etage pull   median {e:6.2f} s   peak RSS {max(etage_m)} MB")
         print(f"etage / skopeo = {e / s:.2f}x   (target <= 1.5x): {verdict}")
-        print(f"etage peak RSS {max(etage_m)} MB (target < 150 MB): {'OK' if max(etage_m) < 150 else 'OVER TARGET'}")
+        memory = "OK" if max(etage_m) < 150 else "OVER TARGET"
+        print(f"etage peak RSS {max(etage_m)} MB (target < 150 MB): {memory}")
     finally:
         if server is not None:
             server.stop()

@@ -27,7 +27,10 @@ D2 = Digest.of(b"layer")
 
 
 def test_canonical_json_is_compact_ordered_and_go_escaped() -> None:
-    assert canonical_json({"b": 1, "a": "x & <y> é"}) == '{"b":1,"a":"x \\u0026 \\u003cy\\u003e é"}'.encode()
+    assert (
+        canonical_json({"b": 1, "a": "x & <y> é"})
+        == '{"b":1,"a":"x \\u0026 \\u003cy\\u003e é"}'.encode()
+    )
     with pytest.raises(ValueError, match="not JSON compliant"):
         canonical_json({"x": float("nan")})
 
@@ -66,9 +69,22 @@ def test_docker_has_no_zstd() -> None:
 
 def test_index_and_platform_selection() -> None:
     def entry(os_: str, arch: str, variant: str = "") -> Descriptor:
-        return Descriptor(mt.OCI_MANIFEST, Digest.of(f"{os_}{arch}{variant}".encode()), 10, platform=PlatformSpec(os_, arch, variant))
+        return Descriptor(
+            mt.OCI_MANIFEST,
+            Digest.of(f"{os_}{arch}{variant}".encode()),
+            10,
+            platform=PlatformSpec(os_, arch, variant),
+        )
 
-    index = Index((entry("linux", "amd64"), entry("linux", "arm", "v6"), entry("linux", "arm", "v7"), entry("linux", "arm64", "v8"), entry("windows", "amd64")))
+    index = Index(
+        (
+            entry("linux", "amd64"),
+            entry("linux", "arm", "v6"),
+            entry("linux", "arm", "v7"),
+            entry("linux", "arm64", "v8"),
+            entry("windows", "amd64"),
+        )
+    )
     assert parse_document(index.to_bytes()) == index
     assert select_platform(index, Platform("linux", "amd64")) == index.manifests[0]
     assert select_platform(index, Platform.parse("linux/arm/v7")) == index.manifests[2]
@@ -80,7 +96,14 @@ def test_docker_manifest_list_is_an_index() -> None:
     raw = {
         "schemaVersion": 2,
         "mediaType": mt.DOCKER_MANIFEST_LIST,
-        "manifests": [{"mediaType": mt.DOCKER_MANIFEST, "digest": str(D1), "size": 3, "platform": {"architecture": "amd64", "os": "linux"}}],
+        "manifests": [
+            {
+                "mediaType": mt.DOCKER_MANIFEST,
+                "digest": str(D1),
+                "size": 3,
+                "platform": {"architecture": "amd64", "os": "linux"},
+            }
+        ],
     }
     doc = parse_document(json.dumps(raw).encode())
     assert isinstance(doc, Index) and doc.is_docker

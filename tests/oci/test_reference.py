@@ -19,7 +19,11 @@ from etage.reference import ReferenceError, parse_reference
         ("localhost:5000/a/b/c:t", "localhost:5000/a/b/c:t", "localhost:5000/a/b/c:t"),
         ("127.0.0.1:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000/app:latest"),
         ("[::1]:5000/app:x", "[::1]:5000/app:x", "[::1]:5000/app:x"),
-        ("ghcr.io/org/app@sha256:" + "a" * 64, "ghcr.io/org/app@sha256:" + "a" * 64, "ghcr.io/org/app@sha256:" + "a" * 64),
+        (
+            "ghcr.io/org/app@sha256:" + "a" * 64,
+            "ghcr.io/org/app@sha256:" + "a" * 64,
+            "ghcr.io/org/app@sha256:" + "a" * 64,
+        ),
         ("Registry.Example.com/app:1", "Registry.Example.com/app:1", "Registry.Example.com/app:1"),
         ("a__b/c--d.e:1", "docker.io/a__b/c--d.e:1", "a__b/c--d.e:1"),
     ],
@@ -33,7 +37,12 @@ def test_normalisation(text: str, normalized: str, familiar: str) -> None:
 
 def test_parts() -> None:
     ref = parse_reference("node:18")
-    assert (ref.domain, ref.path, ref.tag, ref.api_host) == ("docker.io", "library/node", "18", "registry-1.docker.io")
+    assert (ref.domain, ref.path, ref.tag, ref.api_host) == (
+        "docker.io",
+        "library/node",
+        "18",
+        "registry-1.docker.io",
+    )
     assert ref.reference == "18"
     both = parse_reference("localhost:5000/x:1@sha256:" + "b" * 64)
     assert both.reference.startswith("sha256:") and both.tag == "1"
