@@ -20,6 +20,16 @@ left in `root`, with the OCI image spec's semantics (layer.md) and containerd's 
   mtimes are applied without following symlinks, directories' modes and mtimes last;
   overlayfs' own xattrs (`trusted.overlay.*`, `user.overlay.*`) are never applied.
 
+With `overlay=True` the root is an empty overlayfs upper ("diff") directory to fill, not
+the lower layers' tree: whiteouts are kept as overlayfs keeps them instead of removing
+anything. `.wh.NAME` becomes a 0/0 character device NAME (or, if this layer holds a
+directory NAME, that directory is made opaque: it replaces the lower one); `.wh..wh..opq`
+sets `trusted.overlay.opaque=y` on its directory; both are resolved at the end of the layer,
+so the order of the entries does not matter. Directories the layer implies without listing
+them take their metadata from the first of `lower_dirs` (the lower diff directories, top
+first) that has them, as an overlayfs copy-up would; with no lower directories there is
+nothing to hide and whiteouts are skipped.
+
 Errors raise `LayerError` naming the entry. Nothing is written outside the root, ever,
 errors included; a failed apply leaves a partly applied root for the caller to discard.
 """
@@ -30,8 +40,8 @@ import errno
 import os
 import shutil
 import stat
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from typing import BinaryIO
 
 from etage.oci.securejoin import Root, clean_parts
@@ -44,6 +54,7 @@ _SKIP_XATTR_ERRORS = (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM)
 # overlayfs' own metadata: never image content, and in a lower directory it would steer
 # overlayfs lookups (redirect, metacopy, opaque)
 _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,8 @@ def apply_layer(
     media_type: str | None = None,
     allow_devices: bool | None = None,
     preserve_owners: bool | None = None,
+    overlay: bool = False,
+    lower_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ApplySummary:
     """Apply a layer blob (gzip, zstd or plain tar, sniffed) onto the directory `root`."""
     return apply_entries(
@@ -78,6 +91,8 @@ def apply_layer(
         iter_layer(blob, media_type),
         allow_devices=allow_devices,
         preserve_owners=preserve_owners,
+        overlay=overlay,
+        lower_dirs=lower_dirs,
     )
 
 
@@ -87,16 +102,21 @@ def apply_entries(
     *,
     allow_devices: bool | None = None,
     preserve_owners: bool | None = None,
+    overlay: bool = False,
+    lower_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ApplySummary:
     """Apply layer entries (as `etage.oci.tar_reader.iter_tar` yields them) onto `root`.
 
     `allow_devices` and `preserve_owners` default to whether the process runs as root.
+    `overlay` and `lower_dirs`: fill an overlayfs diff directory (see the module's doc).
     """
     try:
         handle = Root(root)
     except OSError as exc:
         raise LayerError(f"{os.fspath(root)}: cannot open the root: {exc.strerror}") from exc
     applier = _Applier(handle, allow_devices, preserve_owners)
+    if overlay:
+        applier.overlay = _OverlayMarks([os.fspath(d) for d in lower_dirs])
     try:
         for entry, content in entries:
             applier.apply(entry, content)
@@ -118,6 +138,7 @@ class _Applier:
         self.parents: set[str] = set()  # directories holding something this layer added
         self.dirs: dict[str, tuple[int, int]] = {}  # real path -> (mode, mtime in ns)
         self.buf = bytearray(CHUNK)
+        self.overlay: _OverlayMarks | None = None
 
     # -- one entry ------------------------------------------------------------------
 
@@ -162,11 +183,17 @@ class _Applier:
             self.counts["skipped_entries"] += 1  # the root itself, or AUFS metadata
             return
         if parts[-1] == OPAQUE_MARKER:
-            self._opaque(parts[:-1])
+            if self.overlay is not None:
+                self.overlay.opaque.add(tuple(parts[:-1]))
+            else:
+                self._opaque(parts[:-1])
             return
         name = parts[-1][len(WHITEOUT_PREFIX) :]
         if name in ("", ".", ".."):
             raise LayerError(f"{entry.path}: invalid whiteout (it names {name!r})")
+        if self.overlay is not None:
+            self.overlay.whiteouts.add((*parts[:-1], name))
+            return
         opened = self.root.open_dir(parts[:-1])
         if opened is None:
             return  # the directory does not exist: nothing to remove
@@ -332,6 +359,8 @@ class _Applier:
 
     def finish(self) -> None:
         """Set directories' modes and mtimes, deepest first, now that their content is in."""
+        if self.overlay is not None:
+            self._overlay_finish(self.overlay)
         for key in sorted(self.dirs, key=lambda k: k.count("/"), reverse=True):
             mode, ns = self.dirs[key]
             opened = self.root.open_dir(key.split("/"), follow=False)
@@ -351,6 +380,123 @@ class _Applier:
                 ) from exc
             finally:
                 os.close(fd)
+
+    # -- overlayfs diff directories ------------------------------------------------------
+
+    def _overlay_finish(self, marks: _OverlayMarks) -> None:
+        """Write the whiteouts and opaque markers, then give implied directories the
+        metadata of the lower layers' ones."""
+        if marks.lower:
+            todo = [(p, True) for p in marks.opaque] + [(p, False) for p in marks.whiteouts]
+            for parts, opaque in sorted(todo, key=lambda t: len(t[0]), reverse=True):
+                where = "/".join([*parts, OPAQUE_MARKER] if opaque else parts)
+                try:
+                    self._overlay_mark(marks, list(parts), opaque)
+                except (OSError, ValueError) as exc:
+                    raise LayerError(f"{where}: cannot write this whiteout: {exc}") from exc
+        implied = {k for k in self.parents | marks.implied if k and k not in self.dirs}
+        for key in implied:
+            try:
+                self._copy_lower_dir(marks, key)
+            except OSError as exc:
+                raise LayerError(f"{key}: cannot copy the lower directory: {exc}") from exc
+
+    def _overlay_mark(self, marks: _OverlayMarks, parts: list[str], opaque: bool) -> None:
+        head = parts if opaque else parts[:-1]
+        try:
+            opened = self.root.open_dir(head, create=True)
+        except NotADirectoryError:
+            return  # this layer replaced the directory by something else
+        assert opened is not None
+        pfd, real = opened
+        try:
+            key = "/".join(real)
+            head_key = key
+            while head_key:
+                marks.implied.add(head_key)
+                head_key = head_key.rpartition("/")[0]
+            if opaque:
+                _set_opaque(pfd, ".")
+            else:
+                st = _lstat(pfd, parts[-1])
+                if st is None:  # the character device 0/0 overlayfs reads as a whiteout
+                    os.mknod(parts[-1], stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)
+                elif stat.S_ISDIR(st.st_mode):
+                    _set_opaque(pfd, parts[-1])  # a directory of this layer replaces the lower
+                else:
+                    return  # an entry of this layer already hides the lower one
+            self.counts["whiteouts"] += 1
+        finally:
+            os.close(pfd)
+
+    def _copy_lower_dir(self, marks: _OverlayMarks, key: str) -> None:
+        """Give the implied directory `key` the owner, xattrs, mode and mtime of the first
+        lower directory of that path, as overlayfs' copy-up would."""
+        parts = key.split("/")
+        for lower in marks.lower:
+            with Root(lower) as root:
+                lfd = _read_dir(root, parts)
+            if lfd is None:
+                continue
+            try:
+                st = os.fstat(lfd)
+                xattrs = {
+                    name: os.getxattr(lfd, name)
+                    for name in os.listxattr(lfd)
+                    if not name.startswith(_OVERLAY_XATTRS)
+                }
+            finally:
+                os.close(lfd)
+            fd = _read_dir(self.root, parts)
+            if fd is None:
+                return  # replaced by a later entry
+            try:
+                if self.owners:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                for name, value in xattrs.items():
+                    try:
+                        os.setxattr(fd, name, value)
+                    except OSError as exc:
+                        if exc.errno not in _SKIP_XATTR_ERRORS:
+                            raise
+                        self.counts["skipped_xattrs"] += 1
+            finally:
+                os.close(fd)
+            self.dirs[key] = (stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+            return
+
+
+def _read_dir(root: Root, parts: list[str]) -> int | None:
+    """A readable fd of the directory at `parts` below `root`, reached without following
+    any symlink; None if there is no directory there."""
+    try:
+        opened = root.open_dir(parts, follow=False)
+    except NotADirectoryError:
+        return None
+    if opened is None:
+        return None
+    try:
+        return os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=opened[0])
+    finally:
+        os.close(opened[0])
+
+
+@dataclass
+class _OverlayMarks:
+    """What an overlay-mode apply writes at the end: markers, as cleaned entry paths."""
+
+    lower: list[str]
+    whiteouts: set[tuple[str, ...]] = field(default_factory=set)  # dir parts + the name
+    opaque: set[tuple[str, ...]] = field(default_factory=set)  # dir parts
+    implied: set[str] = field(default_factory=set)  # real paths of the markers' directories
+
+
+def _set_opaque(dfd: int, name: str) -> None:
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    try:
+        os.setxattr(fd, OVERLAY_OPAQUE_XATTR, b"y")
+    finally:
+        os.close(fd)
 
 
 def _is_aufs(name: str) -> bool:
