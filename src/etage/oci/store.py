@@ -286,6 +286,12 @@ class ContentStore:
                 "CREATE TABLE IF NOT EXISTS refs (name TEXT PRIMARY KEY, digest TEXT NOT NULL,"
                 " media_type TEXT NOT NULL, size INTEGER NOT NULL, updated REAL NOT NULL)"
             )
+            # A layer blob and its other compressions (compressed once, when an output needs it).
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS variants (source TEXT NOT NULL,"
+                " compression TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,"
+                " PRIMARY KEY (source, compression))"
+            )
             # Where blobs came from, so a push can ask the registry to mount them.
             db.execute(
                 "CREATE TABLE IF NOT EXISTS sources (digest TEXT NOT NULL, registry TEXT NOT NULL,"
@@ -324,6 +330,26 @@ class ContentStore:
     def refs(self) -> list[Ref]:
         rows = self._sql("SELECT name, digest, media_type, size, updated FROM refs ORDER BY name")
         return [_ref(r) for r in rows]
+
+    def remember_variant(self, source: Digest, compression: str, digest: Digest, size: int) -> None:
+        self._sql(
+            "INSERT OR REPLACE INTO variants(source, compression, digest, size) VALUES (?,?,?,?)",
+            (str(source), compression, str(digest), size),
+        )
+
+    def variant(self, source: Digest, compression: str) -> tuple[Digest, int] | None:
+        rows = self._sql(
+            "SELECT digest, size FROM variants WHERE source=? AND compression=?",
+            (str(source), compression),
+        )
+        if not rows:
+            return None
+        digest = Digest.parse(str(rows[0][0]))
+        if not self.has(digest):
+            return None
+        size = rows[0][1]
+        assert isinstance(size, int)
+        return digest, size
 
     def add_source(self, digest: Digest, registry: str, repository: str) -> None:
         self._sql(
