@@ -15,6 +15,7 @@ killed and deleted and the bundle, the state and the mount stubs are removed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -89,6 +90,79 @@ _DEVICE_RULES: list[dict[str, Any]] = [
     {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
 ]
 _KILL_GRACE = 10.0  # seconds to wait for `runc kill` to take before killing runc itself
+_STAGING_GRACE = 60.0  # a bundle dir still being set up (named ".*") is left alone this long
+
+
+def runs_dir() -> Path:
+    """Where run bundles live: /run/etage/runc as root (tmpfs, gone at reboot)."""
+    base = Path("/run") if os.geteuid() == 0 and os.access("/run", os.W_OK) else None
+    if base is None:
+        base = Path(tempfile.gettempdir())
+    path = base / "etage" / "runc"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+class RunDir:
+    """A bundle directory owned by this process: an exclusive flock on its owner.lock,
+    held until `close()`, tells a live run from what a killed etage left behind (the lock
+    dies with its process; kill -9 included). Created under a dot name and renamed once
+    locked, so `reap_orphans` never mistakes one being set up for an orphan."""
+
+    def __init__(self, parent: Path) -> None:
+        staging = Path(tempfile.mkdtemp(prefix=".run-", dir=parent))
+        os.chmod(staging, 0o700)  # config.json holds the env, which may hold secrets
+        self._lock = os.open(staging / "owner.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.path = parent / staging.name[1:]
+        staging.rename(self.path)
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self._lock)
+
+
+def reap_orphans(parent: Path | None = None) -> list[str]:
+    """Kill and delete the containers of runs whose etage process died (kill -9, power
+    loss of the client...), and remove their bundles. Returns the container ids reaped."""
+    parent = parent or runs_dir()
+    reaped = []
+    for entry in sorted(parent.iterdir()):
+        if entry.name.startswith("."):
+            with contextlib.suppress(OSError):
+                if time.time() - entry.stat().st_mtime > _STAGING_GRACE:
+                    shutil.rmtree(entry, ignore_errors=True)
+            continue
+        try:
+            fd = os.open(entry / "owner.lock", os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its owner is alive
+            with contextlib.suppress(OSError, ValueError):
+                binary, cid = (entry / "container").read_text().split("\n")[:2]
+                runtime = [binary, "--root", str(entry / "state")]
+                subprocess.run([*runtime, "kill", cid, "KILL"], capture_output=True, check=False)
+                deadline = time.monotonic() + _KILL_GRACE
+                while time.monotonic() < deadline:
+                    subprocess.run(
+                        [*runtime, "delete", "--force", cid], capture_output=True, check=False
+                    )
+                    state = subprocess.run(
+                        [*runtime, "state", cid], capture_output=True, check=False
+                    )
+                    if state.returncode != 0:
+                        break
+                    time.sleep(0.05)
+                reaped.append(cid)
+            # mount stubs were made in the dead build's working tree, removed with it
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            os.close(fd)
+    return reaped
 
 
 def oci_config(
@@ -211,8 +285,9 @@ class RuncExecutor:
         rootfs = str(spec.rootfs)
         user = resolve_user(rootfs, spec.user)
         cid = f"etage-{secrets.token_hex(8)}"
-        work = Path(tempfile.mkdtemp(prefix="etage-run-"))
-        os.chmod(work, 0o700)  # config.json holds the env, which may hold secrets
+        run_dir = RunDir(runs_dir())
+        work = run_dir.path
+        (work / "container").write_text(f"{self.binary}\n{cid}\n")
         state = work / "state"
         stubs = MountStubs(rootfs)
         runtime = [self.binary, "--root", str(state)]
@@ -278,7 +353,7 @@ class RuncExecutor:
             if pump is not None:
                 pump.join(1.0)
             stubs.remove()
-            shutil.rmtree(work, ignore_errors=True)
+            run_dir.close()
 
     def _watch(
         self,
