@@ -10,8 +10,8 @@ import etage
 
 def test_public_api_is_pinned() -> None:
     assert sorted(etage.__all__) == [
-        "BuildPlan", "CheckReport", "Dockerfile", "EtageError", "Finding", "__version__",
-        "check", "parse_dockerfile", "plan_build",
+        "BuildPlan", "BuildResult", "CheckReport", "Dockerfile", "EtageError", "Finding",
+        "__version__", "build", "check", "parse_dockerfile", "plan_build",
     ]  # fmt: skip
     for name in etage.__all__:
         assert getattr(etage, name) is not None

@@ -11,11 +11,13 @@ from etage.version import __version__
 
 __all__ = [
     "BuildPlan",
+    "BuildResult",
     "CheckReport",
     "Dockerfile",
     "EtageError",
     "Finding",
     "__version__",
+    "build",
     "check",
     "parse_dockerfile",
     "plan_build",
@@ -23,6 +25,8 @@ __all__ = [
 
 _LAZY = {
     "BuildPlan": ("etage.plan.model", "BuildPlan"),
+    "BuildResult": ("etage.engine.run", "BuildResult"),
+    "build": ("etage.api", "build"),
     "CheckReport": ("etage.checks.runner", "CheckReport"),
     "Dockerfile": ("etage.dockerfile.parse", "Dockerfile"),
     "EtageError": ("etage.errors", "EtageError"),
@@ -33,10 +37,11 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from etage.api import check, plan_build
+    from etage.api import build, check, plan_build
     from etage.checks.model import Finding
     from etage.checks.runner import CheckReport
     from etage.dockerfile.parse import Dockerfile, parse_dockerfile
+    from etage.engine.run import BuildResult
     from etage.errors import EtageError
     from etage.plan.model import BuildPlan
 

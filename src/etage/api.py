@@ -20,6 +20,8 @@ from etage.platforms import Platform
 
 if TYPE_CHECKING:
     from etage.checks.runner import CheckReport
+    from etage.engine.run import BuildResult
+    from etage.events import Listener
     from etage.oci.gc import PruneResult, Usage
     from etage.oci.store import ContentStore
     from etage.oci.validate import Report as ValidationReport
@@ -483,3 +485,64 @@ def unpack(
         return entries
     finally:
         store.close()
+
+
+def build(
+    context: str | os.PathLike[str] = ".",
+    dockerfile: str | os.PathLike[str] | None = None,
+    *,
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    outputs: list[str] | tuple[str, ...] = (),
+    labels: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    no_cache_filter: list[str] | tuple[str, ...] = (),
+    pull: bool = False,
+    platform: str | None = None,
+    secrets: list[str] | tuple[str, ...] = (),
+    build_contexts: list[str] | tuple[str, ...] = (),
+    jobs: int = 0,
+    root: str | os.PathLike[str] | None = None,
+    insecure_registries: tuple[str, ...] = (),
+    iidfile: str | os.PathLike[str] | None = None,
+    metadata_file: str | os.PathLike[str] | None = None,
+    listener: Listener | None = None,
+    explain_cache: bool = False,
+) -> BuildResult:
+    """Build a Dockerfile: `outputs` use buildx syntax (type=oci,dest=x.tar ...); `tags`
+    name the image in the local store. Returns the image digest and every step's result."""
+    from etage.engine.options import (
+        BuildOptions,
+        parse_build_context,
+        parse_output,
+        parse_secret,
+    )
+    from etage.engine.run import build as run_build
+    from etage.events import ignore
+
+    source = locate(context, dockerfile)
+    df = read_dockerfile(source)
+    options = BuildOptions(
+        context=source.context,
+        dockerfile=source.dockerfile,
+        target=target,
+        build_args=dict(build_args or {}),
+        tags=tuple(tags),
+        outputs=tuple(parse_output(o) for o in outputs),
+        labels=dict(labels or {}),
+        no_cache=no_cache,
+        no_cache_filter=tuple(no_cache_filter),
+        pull=pull,
+        platform=platform,
+        secrets=tuple(parse_secret(s) for s in secrets),
+        build_contexts=tuple(parse_build_context(c) for c in build_contexts),
+        jobs=jobs,
+        root=Path(root) if root is not None else None,
+        insecure_registries=insecure_registries,
+        iidfile=Path(iidfile) if iidfile else None,
+        metadata_file=Path(metadata_file) if metadata_file else None,
+    )
+    return run_build(
+        options, df, source.display_name, listener=listener or ignore, explain=explain_cache
+    )

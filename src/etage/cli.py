@@ -213,6 +213,116 @@ _platform_option = click.option(
 
 
 @main.command()
+@click.option(
+    "-f",
+    "--file",
+    "dockerfile",
+    metavar="PATH",
+    help="The Dockerfile (default: CONTEXT/Dockerfile).",
+)
+@click.option(
+    "-t",
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="NAME[:TAG]",
+    help="Name the image in the store (repeatable).",
+)
+@click.option("--target", metavar="STAGE", help="Build this stage instead of the last one.")
+@click.option(
+    "--build-arg",
+    "build_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a build-time variable (repeatable).",
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Add a label to the image (repeatable).",
+)
+@click.option(
+    "-o", "--output", "outputs", multiple=True, metavar="SPEC",
+    help="type=oci|docker,dest=FILE; type=local,dest=DIR; "
+    "type=image,name=REF,push=true (repeatable).",
+)  # fmt: skip
+@click.option("--push", is_flag=True, help="Push the -t names to their registries.")
+@click.option("--no-cache", is_flag=True, help="Do not use the build cache.")
+@click.option(
+    "--no-cache-filter",
+    multiple=True,
+    metavar="STAGE",
+    help="Do not use the cache for these stages.",
+)
+@click.option("--pull", is_flag=True, help="Pull base images even if they are in the store.")
+@_platform_option
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="id=ID,src=FILE|env=VAR",
+    help="A secret for RUN --mount=type=secret.",
+)
+@click.option(
+    "--build-context", "contexts", multiple=True, metavar="NAME=VALUE",
+    help="NAME=docker-image://REF, NAME=oci-layout:///PATH[:TAG|@DIGEST] or NAME=DIR.",
+)  # fmt: skip
+@click.option(
+    "--progress", type=click.Choice(["auto", "tty", "plain", "quiet", "rawjson"]), default="auto",
+    show_default=True, help="How to show progress.",
+)  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image digest.")
+@click.option("--iidfile", metavar="FILE", help="Write the image digest to FILE.")
+@click.option("--metadata-file", metavar="FILE", help="Write build metadata (JSON) to FILE.")
+@click.option("--jobs", type=int, default=0, help="Stages built in parallel (default: CPUs).")
+@click.option(
+    "--explain-cache", is_flag=True, help="Say for each step why it hit or missed the cache."
+)
+@click.argument("context", default=".", type=click.Path(file_okay=False))
+@handle_errors
+def build(
+    context: str, dockerfile: str | None, tags: tuple[str, ...], target: str | None,
+    build_args: tuple[str, ...], labels: tuple[str, ...], outputs: tuple[str, ...], push: bool,
+    no_cache: bool, no_cache_filter: tuple[str, ...], pull: bool, platform: str | None,
+    secrets: tuple[str, ...], contexts: tuple[str, ...], progress: str, quiet: bool,
+    iidfile: str | None, metadata_file: str | None, jobs: int, explain_cache: bool,
+) -> None:  # fmt: skip
+    """Build an image from a Dockerfile, without a daemon."""
+    from etage import api
+    from etage.engine.progress import make_listener
+
+    label_map = {}
+    for item in labels:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--label")
+        label_map[key] = value
+    all_outputs = list(outputs)
+    if push and tags:
+        all_outputs.append("type=image,name=" + ";".join(tags) + ",push=true")
+    listener = make_listener("quiet" if quiet else progress)
+    try:
+        result = api.build(
+            context, dockerfile, target=target, build_args=api.parse_build_args(build_args),
+            tags=tags, outputs=all_outputs, labels=label_map, no_cache=no_cache,
+            no_cache_filter=no_cache_filter, pull=pull, platform=platform, secrets=secrets,
+            build_contexts=contexts, jobs=jobs, root=_root(), insecure_registries=_insecure(),
+            iidfile=iidfile, metadata_file=metadata_file, listener=listener,
+            explain_cache=explain_cache,
+        )  # fmt: skip
+    finally:
+        if listener is not None:
+            listener.close()
+    if quiet:
+        click.echo(result.digest)
+    else:
+        names = f" ({', '.join(result.names)})" if result.names else ""
+        click.echo(f"{result.digest}{names}")
+
+
+@main.command()
 @_platform_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the digest.")
 @click.option("--jobs", default=4, show_default=True, help="Blobs downloaded in parallel.")

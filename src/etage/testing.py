@@ -63,8 +63,14 @@ def busybox_image(
     *,
     source_date_epoch: int | None = 0,
     docker: bool = False,
+    users: tuple[str, str] = ("", ""),
 ) -> Descriptor:
+    """`users`: lines added to /etc/passwd and /etc/group (named users for USER tests)."""
     rootfs = busybox_rootfs(workdir / "busybox-rootfs")
+    with (rootfs / "etc" / "passwd").open("a") as f:
+        f.write(users[0])
+    with (rootfs / "etc" / "group").open("a") as f:
+        f.write(users[1])
     layer = commit_layer(store, rootfs, source_date_epoch=source_date_epoch)
     plat = host()
     config = ImageConfig(

@@ -12,9 +12,10 @@ any moment (even by kill -9) leaves partial downloads that the next pull resumes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,10 +342,16 @@ def save(
     platform: Platform | None = None,
     decompress: Callable[[BinaryIO, str], BinaryIO] | None = None,
     directory: bool = False,
+    names: Sequence[str] | None = None,
 ) -> list[LocalImage]:
     """Write images to `output`: a tar, or with `directory` (or an existing directory)
-    an OCI layout directory (merged with what it holds)."""
+    an OCI layout directory (merged with what it holds). `names`, for one image found by
+    digest, are the names it gets in the archive (by default, the reference it was found by)."""
     images = [resolve_local(store, t, platform) for t in texts]
+    if names is not None:
+        if len(images) != 1:
+            raise ValueError("names apply to a single image")
+        images = [dataclasses.replace(images[0], name=names[0] if names else None)]
     blobs: dict[Digest, Descriptor] = {}
     for image in images:
         blobs[image.descriptor.digest] = image.descriptor
@@ -363,7 +370,7 @@ def save(
             ArchiveImage(
                 image.manifest,
                 image.config_bytes,
-                tuple(_repo_tags(image)),
+                tuple(_repo_tags(image, names)),
             )
             for image in images
         ]
@@ -386,9 +393,9 @@ def save(
     return images
 
 
-def _repo_tags(image: LocalImage) -> Iterator[str]:
-    if image.name:
-        ref = parse_reference(image.name)
+def _repo_tags(image: LocalImage, names: Sequence[str] | None = None) -> Iterator[str]:
+    for name in names if names is not None else [image.name] if image.name else []:
+        ref = parse_reference(name)
         if ref.tag:
             yield f"{ref.familiar_name}:{ref.tag}"
 

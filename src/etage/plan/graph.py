@@ -368,6 +368,7 @@ class _Planner:
             target_platform=self.target_platform,
             build_platform=self.build_platform,
             unused_build_args=unused,
+            global_env=tuple(global_env.items()),
         )
 
     def check_cycles(

@@ -80,6 +80,9 @@ class BuildPlan:
     target_platform: Platform
     build_platform: Platform
     unused_build_args: tuple[str, ...] = ()
+    # Everything visible to FROM lines and inherited by `ARG NAME` in a stage: the global
+    # ARGs and the automatic platform ARGs.
+    global_env: tuple[tuple[str, str], ...] = ()
 
     @property
     def target_stage(self) -> PlannedStage:

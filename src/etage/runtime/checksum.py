@@ -101,6 +101,17 @@ class ChecksumResult:
             lines.append(line)
         return lines
 
+    def manifest(self) -> dict[str, str]:
+        """Path -> "type mode content-digest" for every entry: kept beside the cache key,
+        so a later miss can name the files that were added, removed or changed."""
+        out: dict[str, str] = {}
+        for tag, shown, rel, kind, perm, content in self._entries:
+            if tag == b"M":
+                continue
+            path = f"{shown}/{rel}" if rel else shown or "/"
+            out[path] = f"{kind.decode()} {perm:04o} {content.decode()}".rstrip()
+        return out
+
 
 def _f(data: bytes) -> bytes:
     return b"%d:%s" % (len(data), data)

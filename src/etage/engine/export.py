@@ -1,0 +1,209 @@
+"""The built image: its layers, config and manifest in the store, then the outputs.
+
+New layers are kept uncompressed in the store (a layer's digest is then its diffID), as
+BuildKit's image store keeps snapshots; base-image layers keep their original blobs.
+An output or a push that needs compression compresses each layer once (remembered).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from etage.engine.history import timestamp
+from etage.engine.session import BuildSession
+from etage.engine.state import StageResult
+from etage.events import Message
+from etage.oci import mediatypes as mt
+from etage.oci.digest import Digest
+from etage.oci.model import Descriptor, History, ImageConfig, Manifest
+from etage.oci.recompress import with_compression
+from etage.reference import parse_reference
+from etage.runtime.layers import export_diff
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltImage:
+    manifest: Descriptor
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    diff_ids: tuple[Digest, ...]
+    image_config: ImageConfig
+
+
+def _layer_blob(session: BuildSession, snapshot_id: str) -> tuple[Descriptor, Digest]:
+    cache, store, epoch = session.cache, session.store, session.epoch
+    known = cache.layer(snapshot_id, epoch)
+    if known is not None:
+        digest = Digest.parse(known[0])
+        if store.has(digest):
+            return Descriptor(mt.OCI_LAYER, digest, known[1]), digest
+    snapshot = session.snapshots.get(snapshot_id)
+    if snapshot is None:  # pragma: no cover - the build just used it
+        raise RuntimeError(f"snapshot {snapshot_id} disappeared")
+    with store.ingest() as ingest:
+        ingest.restart()
+        chain = session.snapshots.chain(snapshot)
+        lowers = [s.diff_dir for s in reversed(chain[:-1])]
+        export_diff(snapshot, ingest, source_date_epoch=epoch, lowers=lowers)  # type: ignore[arg-type]
+        digest = ingest.commit()
+        size = ingest.offset
+    cache.remember_layer(snapshot_id, epoch, str(digest), size)
+    return Descriptor(mt.OCI_LAYER, digest, size), digest
+
+
+def _normalized_history(history: list[History], epoch: int | None) -> list[History]:
+    """BuildKit's rule: entries without a time take the first new layer's time, then the
+    previous one's (so a fully cached rebuild gives the same config)."""
+    if epoch is not None:
+        stamp = timestamp(epoch)
+        return [replace(h, created=stamp) for h in history]
+    first = next((h.created for h in history if h.created), "")
+    out: list[History] = []
+    last = first
+    for h in history:
+        if h.created:
+            last = h.created
+            out.append(h)
+        else:
+            out.append(replace(h, created=last))
+    return out
+
+
+def assemble(session: BuildSession, result: StageResult, labels: dict[str, str]) -> BuiltImage:
+    store = session.store
+    layers: list[Descriptor] = []
+    diff_ids: list[Digest] = []
+    base_diff: dict[str, Digest] = {}
+    for ref in result.layers:
+        if ref.base is not None:
+            layers.append(ref.base)
+            diff_ids.append(_base_diff_id(session, ref.base, base_diff))
+        else:
+            desc, diff = _layer_blob(session, ref.snapshot.id)
+            layers.append(desc)
+            diff_ids.append(diff)
+    config_dict = dict(result.config)
+    if labels:
+        config_dict["Labels"] = {**(config_dict.get("Labels") or {}), **labels}
+    history = _normalized_history(list(result.history), session.epoch)
+    created = (
+        timestamp(session.epoch)
+        if session.epoch is not None
+        else (history[-1].created if history else timestamp(None))
+    )
+    image_config = ImageConfig(
+        architecture=result.architecture,
+        os=result.os,
+        variant=result.variant,
+        created=created,
+        author=result.author,
+        config=config_dict,
+        diff_ids=tuple(diff_ids),
+        history=tuple(history),
+    )
+    config_bytes = image_config.to_bytes()
+    config_desc = Descriptor(mt.OCI_CONFIG, store.write_bytes(config_bytes), len(config_bytes))
+    manifest = Manifest(config_desc, tuple(layers))
+    data = manifest.to_bytes()
+    manifest_desc = Descriptor(mt.OCI_MANIFEST, store.write_bytes(data), len(data))
+    return BuiltImage(manifest_desc, config_desc, tuple(layers), tuple(diff_ids), image_config)
+
+
+def _base_diff_id(session: BuildSession, desc: Descriptor, memo: dict[str, Digest]) -> Digest:
+    """The diffID of a base-image layer, from the snapshot store's chain of its image."""
+    if mt.layer_compression(desc.media_type) == "none":
+        return desc.digest
+    key = str(desc.digest)
+    if key not in memo:
+        for base in session.bases._images.values():
+            if base.config is None:
+                continue
+            for layer, diff in zip(base.layers, base.config.diff_ids, strict=True):
+                memo[str(layer.digest)] = diff
+    return memo[key]
+
+
+def compressed_manifest(
+    session: BuildSession, image: BuiltImage, compression: str, *, docker: bool = False
+) -> tuple[Descriptor, bytes]:
+    """The image with every layer compressed (each layer compressed once, remembered)."""
+    store = session.store
+    layers = tuple(with_compression(store, d, compression, docker=docker) for d in image.layers)
+    manifest = Manifest(image.config, layers)
+    if docker:
+        manifest = manifest.as_docker()
+    data = manifest.to_bytes()
+    return Descriptor(manifest.media_type, store.write_bytes(data), len(data)), data
+
+
+def write_outputs(session: BuildSession, image: BuiltImage, tags: tuple[str, ...]) -> list[str]:
+    """Tag in the store, and write each requested output. Returns the names given."""
+    from etage import transfer
+
+    store = session.store
+    options = session.options
+    names: list[str] = []
+    outputs = list(options.outputs)
+    image_outputs = [o for o in outputs if o.type == "image"]
+    all_tags = list(tags) + [n for o in image_outputs for n in o.names]
+    for tag in all_tags:
+        name = str(parse_reference(tag))
+        store.set_ref(name, image.manifest.digest, image.manifest.media_type, image.manifest.size)
+        names.append(name)
+    for output in outputs:
+        started = time.monotonic()
+        if output.type == "image" and output.push:
+            desc, _data = compressed_manifest(
+                session,
+                image,
+                output.compression if output.compression != "none" else "gzip",
+                docker=not output.oci_mediatypes,
+            )
+            client = session.bases.client_factory()
+            with store.lease():
+                for name in output.names:
+                    transfer.push(store, client, str(desc.digest), name)  # type: ignore[arg-type]
+                    session.emit(Message("info", f"pushed {name} ({desc.digest})"))
+        elif output.type in ("oci", "docker"):
+            out_names = list(names) or None
+            _write_archive(
+                session, image, output.type, output.dest or "-", output.compression, out_names
+            )
+        elif output.type == "local":
+            _write_local(session, image, Path(output.dest or "."))
+        session.emit(
+            Message("info", f"exported {output.type} in {time.monotonic() - started:.1f}s")
+        )
+    return names
+
+
+def _write_archive(  # noqa: PLR0917
+    session: BuildSession,
+    image: BuiltImage,
+    kind: str,
+    dest: str,
+    compression: str,
+    names: list[str] | None,
+) -> None:
+    import sys
+
+    from etage import transfer
+
+    if kind == "oci":
+        desc, _ = compressed_manifest(session, image, compression if compression else "gzip")
+    else:
+        desc = image.manifest
+    target = sys.stdout.buffer if dest == "-" else Path(dest)
+    with session.store.lease():
+        transfer.save(session.store, [str(desc.digest)], target, fmt=kind, names=names or [])
+
+
+def _write_local(session: BuildSession, image: BuiltImage, dest: Path) -> None:
+    from etage.oci.apply import apply_layer
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for layer in image.layers:
+        with session.store.open(layer.digest) as blob:
+            apply_layer(dest, blob, media_type=layer.media_type)

@@ -1,0 +1,36 @@
+"""History lines and small formatting helpers that mimic BuildKit's image config."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+HISTORY_COMMENT = "buildkit.dockerfile.v0"
+
+
+def go_quote(s: str) -> str:
+    """Go's %q for a string (enough for history lines)."""
+    return json.dumps(s, ensure_ascii=False)
+
+
+def go_list(items: list[str] | tuple[str, ...]) -> str:
+    """Go's %q of a []string: ["a" "b"]."""
+    return "[" + " ".join(go_quote(x) for x in items) + "]"
+
+
+def timestamp(epoch: int | None) -> str:
+    """RFC 3339 in UTC, as Go marshals time.Time (SOURCE_DATE_EPOCH when given)."""
+    moment = datetime.fromtimestamp(epoch, UTC) if epoch is not None else datetime.now(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def run_command_string(
+    args: list[str], build_args: list[tuple[str, str | None]], env: dict[str, str]
+) -> str:
+    """BuildKit's runCommandString: `|N K=V ... args` when build args are declared."""
+    entries: dict[str, str] = {}
+    for key, default in build_args:
+        value = env.get(key, default if default is not None else "")
+        entries[key] = f"{key}={value}"
+    prefix = [f"|{len(entries)}", *entries.values()] if entries else []
+    return " ".join([*prefix, *args])

@@ -1,0 +1,62 @@
+"""What every stage of one build shares: the store, snapshots, runtime, cache, options."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from etage.cache.index import CacheIndex
+from etage.dockerfile.ignore import DockerIgnore
+from etage.dockerfile.parse import Dockerfile
+from etage.engine.options import BuildOptions
+from etage.events import Event, Listener
+from etage.oci.store import ContentStore
+from etage.plan.model import BuildPlan
+from etage.platforms import Platform
+from etage.runtime.snapshots import SnapshotStore
+
+if TYPE_CHECKING:
+    from etage.engine.bases import BaseResolver
+    from etage.engine.state import StageResult
+    from etage.runtime.checksum import StatCache
+    from etage.runtime.executor import Executor
+
+
+@dataclass
+class BuildSession:
+    options: BuildOptions
+    dockerfile: Dockerfile
+    plan: BuildPlan
+    store: ContentStore
+    snapshots: SnapshotStore
+    snapshotter: Any  # OverlaySnapshotter or CopySnapshotter (prepare/view)
+    executor: Executor
+    cache: CacheIndex
+    stat_cache: StatCache
+    bases: BaseResolver
+    context_dir: Path
+    ignore: DockerIgnore
+    platform: Platform
+    listener: Listener
+    dockerfile_key: str  # names the Dockerfile in cache slots
+    secrets: dict[str, bytes] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    results: dict[int, Future[StageResult]] = field(default_factory=dict)
+    epoch: int | None = None
+    explain: bool = False
+    cache_mounts_dir: Path | None = None
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def emit(self, event: Event) -> None:
+        self.listener(event)
+
+    def lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def stage_result(self, index: int) -> StageResult:
+        return self.results[index].result()
