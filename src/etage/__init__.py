@@ -25,7 +25,7 @@ __all__ = [
 
 _LAZY = {
     "BuildPlan": ("etage.plan.model", "BuildPlan"),
-    "BuildResult": ("etage.engine.run", "BuildResult"),
+    "BuildResult": ("etage.engine.result", "BuildResult"),
     "build": ("etage.api", "build"),
     "CheckReport": ("etage.checks.runner", "CheckReport"),
     "Dockerfile": ("etage.dockerfile.parse", "Dockerfile"),
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from etage.checks.model import Finding
     from etage.checks.runner import CheckReport
     from etage.dockerfile.parse import Dockerfile, parse_dockerfile
-    from etage.engine.run import BuildResult
+    from etage.engine.result import BuildResult
     from etage.errors import EtageError
     from etage.plan.model import BuildPlan
 

@@ -12,19 +12,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from etage.dockerfile.parse import Dockerfile, parse_dockerfile
 from etage.errors import ContextError, EtageError, UsageError
-from etage.plan.graph import PlanOptions, build_plan
-from etage.plan.model import BuildPlan
 from etage.platforms import Platform
 
 if TYPE_CHECKING:
     from etage.checks.runner import CheckReport
-    from etage.engine.run import BuildResult
+    from etage.dockerfile.parse import Dockerfile
+    from etage.engine.export import BuiltImage
+    from etage.engine.options import BuildOptions
+    from etage.engine.result import BuildResult
     from etage.events import Listener
     from etage.oci.gc import PruneResult, Usage
     from etage.oci.store import ContentStore
     from etage.oci.validate import Report as ValidationReport
+    from etage.plan.model import BuildPlan
     from etage.registry.client import RegistryClient
     from etage.transfer import LocalImage, Progress
 
@@ -76,7 +77,17 @@ def locate(context: str | os.PathLike[str], dockerfile: str | os.PathLike[str] |
     return Source(ctx, path, display)
 
 
-def read_dockerfile(source: Source) -> Dockerfile:
+def read_dockerfile(source: Source, data: bytes | None = None) -> Dockerfile:
+    from etage.dockerfile.parse import parse_dockerfile
+
+    if data is None:
+        data = read_dockerfile_bytes(source)
+    # Keep bytes that are not UTF-8 as they are (BuildKit does not decode the file).
+    text = data.decode("utf-8", "surrogateescape")
+    return parse_dockerfile(text, source.display_name)
+
+
+def read_dockerfile_bytes(source: Source) -> bytes:
     if source.dockerfile is None:
         data = sys.stdin.buffer.read()
     else:
@@ -84,9 +95,7 @@ def read_dockerfile(source: Source) -> Dockerfile:
             data = source.dockerfile.read_bytes()
         except OSError as exc:
             raise ContextError(f"cannot read {source.display_name}: {exc.strerror}") from None
-    # Keep bytes that are not UTF-8 as they are (BuildKit does not decode the file).
-    text = data.decode("utf-8", "surrogateescape")
-    return parse_dockerfile(text, source.display_name)
+    return data
 
 
 def parse_build_args(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -111,6 +120,8 @@ def plan_build(
     build_args: Mapping[str, str] | None = None,
     platform: str | None = None,
 ) -> BuildPlan:
+    from etage.plan.graph import PlanOptions, build_plan
+
     source = locate(context, dockerfile)
     df = read_dockerfile(source)
     return build_plan(
@@ -134,6 +145,7 @@ def check(
     """Run the static checks on a Dockerfile and its build context."""
     from etage.checks.context import CheckInput
     from etage.checks.runner import run_checks
+    from etage.plan.graph import PlanOptions, build_plan
     from etage.runtime.context import load_ignore
 
     source = locate(context, dockerfile)
@@ -518,11 +530,10 @@ def build(
         parse_output,
         parse_secret,
     )
-    from etage.engine.run import build as run_build
     from etage.events import ignore
 
     source = locate(context, dockerfile)
-    df = read_dockerfile(source)
+    data = read_dockerfile_bytes(source)
     options = BuildOptions(
         context=source.context,
         dockerfile=source.dockerfile,
@@ -543,6 +554,118 @@ def build(
         iidfile=Path(iidfile) if iidfile else None,
         metadata_file=Path(metadata_file) if metadata_file else None,
     )
-    return run_build(
-        options, df, source.display_name, listener=listener or ignore, explain=explain_cache
+    listener = listener or ignore
+    if not explain_cache:
+        options = _with_replay_key(options, source, data)
+        if options.replay_key is not None:
+            replayed = _replay(options, source, listener)
+            if replayed is not None:
+                return replayed
+    from etage.engine.run import build as run_build
+
+    df = read_dockerfile(source, data)
+    return run_build(options, df, source.display_name, listener=listener, explain=explain_cache)
+
+
+def _with_replay_key(options: BuildOptions, source: Source, data: bytes) -> BuildOptions:
+    """Options carrying the replay fingerprint, if this request can be replayed at all."""
+    import hashlib
+
+    from etage.cache import replay
+
+    if (
+        source.dockerfile is None
+        or options.no_cache
+        or options.no_cache_filter
+        or options.pull
+        or any(o.type != "image" or o.push for o in options.outputs)
+    ):
+        return options
+    context = os.path.realpath(source.context)
+    dockerfile = os.path.realpath(source.dockerfile)
+    ignore_files = [dockerfile + ".dockerignore", os.path.join(context, ".dockerignore")]
+    request = {
+        "context": context,
+        "dockerfile": dockerfile,
+        "display": source.display_name,
+        "target": options.target,
+        "build_args": dict(options.build_args),
+        "tags": list(options.tags),
+        "outputs": [[o.type, list(o.names)] for o in options.outputs],
+        "labels": dict(options.labels),
+        "platform": options.platform,
+        "secrets": [[s.id, str(s.src) if s.src else None, s.env] for s in options.secrets],
+        "secret_env": [s.env for s in options.secrets if s.env and s.env in os.environ],
+        "contexts": [[c.name, c.kind, c.value] for c in options.build_contexts],
+        "epoch": options.source_date_epoch,
+        "epoch_env": os.environ.get("SOURCE_DATE_EPOCH"),
+        "insecure": list(options.insecure_registries),
+    }
+    files: list[tuple[str, str | None]] = [(dockerfile, hashlib.sha256(data).hexdigest())]
+    files += [(f, replay.file_hash(f)) for f in ignore_files]
+    return replace(options, replay_key=replay.fingerprint(request), replay_files=tuple(files))
+
+
+def _replay(options: BuildOptions, source: Source, listener: Listener) -> BuildResult | None:
+    """The result of the same build done before, if nothing it read has changed."""
+    import json
+    import time
+
+    from etage.cache import replay
+    from etage.engine.result import BuildResult, StageSummary, StepResult
+    from etage.events import BuildDone, BuildStarted, Message, StepDone, StepStarted
+    from etage.oci.root import default_root
+
+    started = time.monotonic()
+    root = str(options.root or default_root())
+    doc = replay.lookup(root, options.replay_key or "")
+    if doc is None:
+        return None
+    if any(doc["files"][i][1] != h for i, (_, h) in enumerate(options.replay_files)):
+        return None
+    head = doc["started"]
+    listener(BuildStarted(head["target"], tuple(head["stages"]), tuple(head["pruned"])))
+    for step, stage, line, text in doc["steps"]:
+        listener(StepStarted(step, stage, line, text))
+        listener(StepDone(step, cached=True, duration=0.0))
+    metadata = doc["metadata"]
+    if options.iidfile is not None:
+        options.iidfile.write_text(doc["digest"])
+    if options.metadata_file is not None:
+        options.metadata_file.write_text(json.dumps(metadata, indent=2) + "\n")
+    duration = time.monotonic() - started
+    listener(BuildDone(doc["digest"], duration, tuple(doc["names"])))
+    if doc["warnings"]:
+        listener(
+            Message("warning", "build args not consumed by any ARG: " + ", ".join(doc["warnings"]))
+        )
+    stages = tuple(
+        StageSummary(
+            label,
+            tuple(
+                StepResult(**{**s, "cached": True, "duration": 0.0, "explain": ""}) for s in steps
+            ),
+        )
+        for label, steps in doc["stages"]
     )
+
+    def load() -> tuple[BuildPlan, BuiltImage]:
+        from etage.engine.export import load_built_image
+        from etage.plan.graph import PlanOptions, build_plan
+
+        df = read_dockerfile(source)
+        plan = build_plan(
+            df,
+            PlanOptions(
+                target=options.target,
+                build_args=dict(options.build_args),
+                target_platform=Platform.parse(options.platform) if options.platform else None,
+                named_contexts=frozenset(c.name for c in options.build_contexts),
+            ),
+        )
+        return plan, load_built_image(Path(root), doc["digest"])
+
+    return BuildResult(
+        doc["digest"], doc["config_digest"], tuple(doc["names"]), stages, duration, metadata,
+        replayed=True, _load=load,
+    )  # fmt: skip

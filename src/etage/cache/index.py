@@ -3,6 +3,7 @@
     entries  key -> snapshot, the op and its inputs (to explain later misses)
     slots    a step's place (Dockerfile, stage, position) -> the last key it had, so a
              miss can be compared with what the previous build of that step used
+    replays  no-op build records (see etage.cache.replay), dropped with any entry
 
 The snapshots themselves live in the snapshot store; an entry whose snapshot is gone
 is a miss.
@@ -18,6 +19,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from etage.cache import replay
 from etage.cache.keys import CacheKey
 
 
@@ -43,6 +45,7 @@ class CacheIndex:
         db.execute(
             "CREATE TABLE IF NOT EXISTS checksums (digest TEXT PRIMARY KEY, manifest BLOB NOT NULL)"
         )
+        db.execute(replay.SCHEMA)
         self.db = db
 
     def _q(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
@@ -66,7 +69,13 @@ class CacheIndex:
         )
 
     def forget(self, key: CacheKey) -> None:
-        self._q("DELETE FROM entries WHERE key=?", (key.digest,))
+        with self._lock:
+            self.db.execute("DELETE FROM entries WHERE key=?", (key.digest,))
+            replay.forget_all(self.db)
+
+    def save_replay(self, key: str, doc: dict[str, Any]) -> None:
+        with self._lock:
+            replay.save(self.db, key, doc)
 
     def remember_slot(self, slot: str, key: CacheKey) -> None:
         self._q(
@@ -127,6 +136,9 @@ class CacheIndex:
         gone = [s for s in self.snapshots() if s not in alive]
         for s in gone:
             self._q("DELETE FROM entries WHERE snapshot=?", (s,))
+        if gone:
+            with self._lock:
+                replay.forget_all(self.db)
         return len(gone)
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ layers unpacked once each into snapshots that overlay mounts can stack."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,10 @@ class BaseResolver:
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _images: dict[str, BaseImage] = field(default_factory=dict)
+    # What the bases were resolved from, for the no-op replay: store references (name ->
+    # the digest it pointed at) and OCI layouts' index.json files.
+    refs_used: dict[str, str] = field(default_factory=dict)
+    layouts_used: set[str] = field(default_factory=set)
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -98,15 +103,21 @@ class BaseResolver:
         ref = parse_reference(name)
         if not self.pull_always:
             try:
-                return resolve_local(self.store, str(ref), self.platform), False
+                found = resolve_local(self.store, str(ref), self.platform)
+                if ref.digest is None:  # a digest names its content: nothing can change
+                    self.refs_used[str(ref)] = str(found.top.digest)
+                return found, False
             except ImageNotFound:
                 pass
         client = self.client_factory()
         pulled = pull(self.store, client, str(ref), platform=self.platform, progress=self.progress)  # type: ignore[arg-type]
+        if ref.digest is None:
+            self.refs_used[str(ref)] = str(pulled.top.digest)
         return pulled, True
 
     def _from_layout(self, name: str, value: str) -> LocalImage:
         path, selector = _split_layout(value)
+        self.layouts_used.add(os.path.realpath(os.path.join(path, "index.json")))
         from etage.transfer import _copy_tree
 
         with LayoutReader(Path(path)) as layout:

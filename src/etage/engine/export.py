@@ -32,6 +32,25 @@ class BuiltImage:
     image_config: ImageConfig
 
 
+def load_built_image(root: Path, digest: str) -> BuiltImage:
+    """A built image back from the store (for a replayed build's result)."""
+    from etage.oci.store import ContentStore
+    from etage.transfer import resolve_local
+
+    store = ContentStore(root)
+    try:
+        image = resolve_local(store, digest)
+    finally:
+        store.close()
+    return BuiltImage(
+        image.descriptor,
+        image.manifest.config,
+        tuple(image.manifest.layers),
+        tuple(image.config.diff_ids),
+        image.config,
+    )
+
+
 def _layer_blob(session: BuildSession, snapshot_id: str) -> tuple[Descriptor, Digest]:
     cache, store, epoch = session.cache, session.store, session.epoch
     known = cache.layer(snapshot_id, epoch)

@@ -25,7 +25,8 @@ from etage.dockerfile.convert import chomp_heredoc
 from etage.dockerfile.lexer import parse_heredoc_word
 from etage.engine.history import run_command_string, timestamp
 from etage.engine.mounts import RunMount, parse_run_mount
-from etage.engine.state import LayerRef, StageState, StepResult
+from etage.engine.result import StepResult
+from etage.engine.state import LayerRef, StageState
 from etage.errors import EtageError
 from etage.events import StepDone, StepLog, StepStarted
 from etage.plan.evaluate import PROXY_ARGS
@@ -344,9 +345,12 @@ def _resolve_mounts(
             source = m.source or "/"
             from etage.runtime.checksum import source_checksum
 
-            checksum = source_checksum(
+            summed = source_checksum(
                 root, (source,), ignore=ignore, include_ownership=include_owner, cache=s.stat_cache
-            ).digest
+            )
+            checksum = summed.digest
+            if origin.startswith("context"):
+                s.read_context(summed.paths)
             host = _resolve_inside(root, source)
             if not m.readonly:
                 copy_dir = Path(
@@ -523,6 +527,8 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
             [x for x in sources if x.startswith(("http://", "https://"))] if is_add else []
         )
         local_sources = tuple(x for x in sources if x not in url_sources)
+        if url_sources:
+            s.read_context(None)  # a remote file may change: never replay such a build
         checksum = None
         if local_sources:
             summed = source_checksum(
@@ -531,6 +537,8 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
                 cache=s.stat_cache,
             )  # fmt: skip
             checksum = summed.digest
+            if origin.startswith("context"):
+                s.read_context(summed.paths)
             if not s.cache.knows_checksum(str(checksum)):
                 s.cache.remember_checksum(str(checksum), summed.manifest())
         key_inputs: dict[str, Any] = {

@@ -73,6 +73,10 @@ class BuildOptions:
     source_date_epoch: int | None = None
     iidfile: Path | None = None
     metadata_file: Path | None = None
+    # Set by the API when the request may be replayed later (see etage.cache.replay):
+    # the request's fingerprint, and the files read before the build (path -> sha256).
+    replay_key: str | None = None
+    replay_files: tuple[tuple[str, str | None], ...] = ()
 
 
 def parse_output(spec: str) -> Output:

@@ -7,7 +7,6 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,37 +15,14 @@ from etage.dockerfile.parse import Dockerfile
 from etage.engine.bases import BaseResolver
 from etage.engine.export import BuiltImage, assemble, write_outputs
 from etage.engine.options import BuildOptions
+from etage.engine.result import BuildResult, StageSummary
 from etage.engine.session import BuildSession
 from etage.engine.solver import solve
-from etage.engine.state import StepResult
 from etage.errors import EtageError
 from etage.events import BuildDone, BuildStarted, Listener, Message, ignore
 from etage.oci.store import ContentStore
 from etage.plan.graph import PlanOptions, build_plan
-from etage.plan.model import BuildPlan
 from etage.platforms import Platform, host
-
-
-@dataclass(frozen=True, slots=True)
-class StageSummary:
-    label: str
-    steps: tuple[StepResult, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BuildResult:
-    digest: str  # the image manifest's digest in the store
-    config_digest: str
-    names: tuple[str, ...]
-    plan: BuildPlan
-    image: BuiltImage
-    stages: tuple[StageSummary, ...]
-    duration: float
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def steps(self) -> tuple[StepResult, ...]:
-        return tuple(s for st in self.stages for s in st.steps)
 
 
 def source_date_epoch(options: BuildOptions) -> int | None:
@@ -79,6 +55,7 @@ def build(
     from etage.runtime.snapshots import SnapshotStore
 
     started = time.monotonic()
+    started_ns = time.time_ns()
     platform = Platform.parse(options.platform) if options.platform else host()
     if platform != host():
         raise EtageError(
@@ -151,6 +128,10 @@ def build(
             result = solve(session)
             image = assemble(session, result, dict(options.labels))
             given = write_outputs(session, image, options.tags)
+        stages = _stage_summaries(session)
+        metadata = _metadata(image, given)
+        if options.replay_key is not None and session.replayable and not explain:
+            _record_replay(session, started_ns, image, given, stages, metadata)
     finally:
         for c in client:
             with contextlib.suppress(Exception):
@@ -158,18 +139,6 @@ def build(
         cache.close()
         stat_cache.close()
         store.close()
-    stages = []
-    for index in sorted(session.results):
-        fut = session.results[index]
-        if fut.done() and fut.exception() is None:
-            r = fut.result()
-            stages.append(StageSummary(r.label, r.steps))
-    metadata = {
-        "containerimage.digest": str(image.manifest.digest),
-        "containerimage.config.digest": str(image.config.digest),
-        "containerimage.descriptor": image.manifest.to_json(),
-        "image.name": ",".join(given),
-    }
     if options.iidfile is not None:
         options.iidfile.write_text(str(image.manifest.digest))
     if options.metadata_file is not None:
@@ -184,9 +153,66 @@ def build(
             )
         )
     return BuildResult(
-        str(image.manifest.digest), str(image.config.digest), tuple(given), plan, image,
-        tuple(stages), duration, metadata,
+        str(image.manifest.digest), str(image.config.digest), tuple(given), tuple(stages),
+        duration, metadata, _plan=plan, _image=image,
     )  # fmt: skip
+
+
+def _stage_summaries(session: BuildSession) -> list[StageSummary]:
+    stages = []
+    for index in sorted(session.results):
+        fut = session.results[index]
+        if fut.done() and fut.exception() is None:
+            r = fut.result()
+            stages.append(StageSummary(r.label, r.steps))
+    return stages
+
+
+def _metadata(image: BuiltImage, given: list[str]) -> dict[str, Any]:
+    return {
+        "containerimage.digest": str(image.manifest.digest),
+        "containerimage.config.digest": str(image.config.digest),
+        "containerimage.descriptor": image.manifest.to_json(),
+        "image.name": ",".join(given),
+    }
+
+
+def _record_replay(  # noqa: PLR0917
+    session: BuildSession,
+    started_ns: int,
+    image: BuiltImage,
+    given: list[str],
+    stages: list[StageSummary],
+    metadata: dict[str, Any],
+) -> None:
+    """Remember this build for a later identical request (etage.cache.replay)."""
+    from etage.cache import replay
+
+    options, plan = session.options, session.plan
+    witness = replay.witness(session.witness_paths, started_ns)
+    if witness is None:
+        return  # a file changed while or just before the build read it: do not trust
+    files = [list(f) for f in options.replay_files]
+    files += [[p, replay.file_hash(p)] for p in sorted(session.bases.layouts_used)]
+    doc = {
+        "digest": str(image.manifest.digest),
+        "config_digest": str(image.config.digest),
+        "names": given,
+        "bases": dict(session.bases.refs_used),
+        "files": files,
+        "witness": witness,
+        "secret_files": [str(s.src) for s in options.secrets if s.src is not None],
+        "metadata": metadata,
+        "started": {
+            "target": plan.target_stage.label,
+            "stages": [s.label for s in plan.needed],
+            "pruned": [s.label for s in plan.pruned],
+        },
+        "steps": session.step_events,
+        "stages": [[st.label, [s.to_json() for s in st.steps]] for st in stages],
+        "warnings": list(plan.unused_build_args),
+    }
+    session.cache.save_replay(options.replay_key or "", doc)
 
 
 __all__ = ["BuildResult", "Path", "build"]

@@ -12,7 +12,7 @@ from etage.cache.index import CacheIndex
 from etage.dockerfile.ignore import DockerIgnore
 from etage.dockerfile.parse import Dockerfile
 from etage.engine.options import BuildOptions
-from etage.events import Event, Listener
+from etage.events import Event, Listener, StepStarted
 from etage.oci.store import ContentStore
 from etage.plan.model import BuildPlan
 from etage.platforms import Platform
@@ -48,15 +48,31 @@ class BuildSession:
     epoch: int | None = None
     explain: bool = False
     cache_mounts_dir: Path | None = None
+    # For the no-op replay (etage.cache.replay): the context paths the build read, and
+    # whether everything it read can be witnessed that way.
+    witness_paths: set[str] = field(default_factory=set)
+    replayable: bool = True
+    step_events: list[list[Any]] = field(default_factory=list)  # each step as it started
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, StepStarted):
+            with self._guard:
+                self.step_events.append([event.step, event.stage, event.line, event.text])
         self.listener(event)
 
     def lock(self, name: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(name, threading.Lock())
+
+    def read_context(self, paths: tuple[str, ...] | None) -> None:
+        """Note what a checksum of context files covered (None: more than it can name)."""
+        with self._guard:
+            if paths is None:
+                self.replayable = False
+            else:
+                self.witness_paths.update(paths)
 
     def stage_result(self, index: int) -> StageResult:
         return self.results[index].result()

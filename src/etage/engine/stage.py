@@ -20,8 +20,9 @@ from etage.dockerfile.lexer import parse_text
 from etage.dockerfile.shell import ShellLexer
 from etage.engine import fsops
 from etage.engine.history import HISTORY_COMMENT, go_list, timestamp
+from etage.engine.result import StepResult
 from etage.engine.session import BuildSession
-from etage.engine.state import LayerRef, StageResult, StageState, StepResult
+from etage.engine.state import LayerRef, StageResult, StageState
 from etage.errors import EtageError, ExpansionError, SourceLocation
 from etage.events import StepDone, StepStarted
 from etage.oci.model import History

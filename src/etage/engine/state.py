@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etage.cache.keys import CacheKey
+from etage.engine.result import StepResult
 from etage.oci.model import Descriptor, History
 from etage.plan.evaluate import StageEnv
 from etage.runtime.snapshots import Snapshot
@@ -83,16 +84,3 @@ class StageResult:
     build_args: tuple[tuple[str, str | None], ...]
     workdir_set: bool
     steps: tuple[StepResult, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    step: str  # "<stage>#<n>"
-    line: int
-    text: str
-    cached: bool
-    duration: float
-    key: str
-    snapshot: str | None  # the step's snapshot (filesystem steps)
-    size: int = 0
-    explain: str = ""

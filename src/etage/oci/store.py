@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from etage.errors import EtageError
 from etage.oci.digest import Digest
+from etage.oci.root import default_root
 
 CHUNK = 1 << 20
 
@@ -45,17 +46,6 @@ class BlobNotFound(StoreError):
 
 class DigestMismatch(StoreError):
     pass
-
-
-def default_root() -> Path:
-    """ETAGE_ROOT, else /var/lib/etage as root, else $XDG_DATA_HOME/etage."""
-    env = os.environ.get("ETAGE_ROOT")
-    if env:
-        return Path(env)
-    if os.geteuid() == 0:
-        return Path("/var/lib/etage")
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "etage"
 
 
 def _fsync_dir(path: Path) -> None:

@@ -41,6 +41,7 @@ from pathlib import Path
 from etage.dockerfile.ignore import DockerIgnore
 from etage.oci.digest import Digest
 from etage.runtime.copy_fetch import is_url
+from etage.runtime.copy_match import pattern_depth, split_wildcards
 from etage.runtime.copy_source import (
     CopyError,
     SourceTree,
@@ -80,6 +81,10 @@ class ChecksumResult:
     hashed_bytes: int = 0
     cache_hits: int = 0
     _entries: tuple[tuple[bytes, str, str, bytes, int, bytes], ...] = field(default=(), repr=False)
+    # Every path of the source root the walk looked at (entries, the directories above
+    # them, the directories a pattern was looked up in), for the no-op replay's witness;
+    # None when a wildcard spans directories, whose listings cannot all be named.
+    paths: tuple[str, ...] | None = field(default=None, repr=False)
 
     @property
     def explain(self) -> list[str]:
@@ -137,6 +142,18 @@ class _Hasher:
         self.inodes: dict[tuple[int, int], str] = {}
         self.buf = bytearray(_CHUNK)
         self.rows = cache.rows if cache is not None else None
+        self.paths: set[str] | None = {os.fsdecode(self.root)}
+
+    def witness_parts(self, parts: list[str] | tuple[str, ...]) -> None:
+        """The directories from the root down to `parts`, and `parts` itself."""
+        if self.paths is None:
+            return
+        path = os.fsdecode(self.root)
+        for part in parts:
+            if part in ("", "."):
+                continue
+            path = f"{path}/{part}"
+            self.paths.add(path)
 
     def record(self, tag: bytes, *fields: bytes) -> None:
         self.h.update(tag + b"".join(_f(x) for x in fields))
@@ -149,6 +166,8 @@ class _Hasher:
         link = target = content = xattrs = b""
         rel = node.rel
         name = rel.encode("utf-8", "surrogateescape")
+        if self.paths is not None:
+            self.paths.add(os.fsdecode(real_top + b"/" + name if rel else real_top))
         if kind == b"f":
             real = real_top + b"/" + name if rel else real_top
             row = self.rows.get(real) if self.rows is not None else None
@@ -260,6 +279,7 @@ def source_checksum(
         hasher.hashed_bytes,
         hasher.hits,
         tuple(hasher.entries),
+        tuple(sorted(hasher.paths)) if hasher.paths is not None else None,
     )
 
 
@@ -280,7 +300,12 @@ def _one_source(
         spec = parents_source(source)
         base, include, required = spec.base, spec.include, spec.required
     seen: set[str] = set()
+    head, pattern = split_wildcards(clean_source(base))
+    if pattern and pattern_depth(pattern) != 0:
+        hasher.paths = None  # matches below several directories: no witness for them all
+    hasher.witness_parts(head.split("/"))
     for match in tree.expand(clean_source(base)):
+        hasher.witness_parts(match.parts)
         hasher.inodes = {}  # hard links are kept within one matched source
         shown = match.display.rstrip("/")
         kind = b"d" if match.is_dir else b"-"
