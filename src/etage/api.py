@@ -18,6 +18,7 @@ from etage.platforms import Platform
 if TYPE_CHECKING:
     from etage.checks.runner import CheckReport
     from etage.dockerfile.parse import Dockerfile
+    from etage.engine.cache_prune import BuildCacheUsage
     from etage.engine.export import BuiltImage
     from etage.engine.options import BuildOptions
     from etage.engine.result import BuildResult
@@ -437,6 +438,29 @@ def df(*, root: str | os.PathLike[str] | None = None) -> Usage:
         return usage(store)
     finally:
         store.close()
+
+
+def build_cache_usage(*, root: str | os.PathLike[str] | None = None) -> BuildCacheUsage:
+    """The build cache's size (snapshots, cached steps, RUN cache mounts)."""
+    from etage.engine.cache_prune import build_cache_usage as usage
+    from etage.oci.root import default_root
+
+    return usage(Path(root) if root else default_root())
+
+
+def prune_build_cache(
+    *,
+    root: str | os.PathLike[str] | None = None,
+    cache_mounts: bool = False,
+    dry_run: bool = False,
+) -> BuildCacheUsage:
+    """Remove the build cache (and RUN cache mounts with `cache_mounts`); what went."""
+    from etage.engine.cache_prune import prune_build_cache as prune_cache
+    from etage.oci.root import default_root
+
+    return prune_cache(
+        Path(root) if root else default_root(), cache_mounts=cache_mounts, dry_run=dry_run
+    )
 
 
 def prune(*, root: str | os.PathLike[str] | None = None, dry_run: bool = False) -> PruneResult:

@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from etage.errors import EtageError
+from etage.errors import EtageError, UsageError
 from etage.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -520,8 +520,9 @@ def df(fmt: str) -> None:
     from etage import api
 
     u = api.df(root=_root())
+    c = api.build_cache_usage(root=_root())
     if fmt == "json":
-        click.echo(json.dumps(asdict(u), indent=2))
+        click.echo(json.dumps({**asdict(u), "build_cache": asdict(c)}, indent=2))
         return
     click.echo(f"Images (references):  {u.refs}")
     click.echo(f"Blobs:                {u.blobs} ({_human(u.bytes)})")
@@ -530,17 +531,38 @@ def df(fmt: str) -> None:
     click.echo(f"  layers:             {u.layers} ({_human(u.layer_bytes)})")
     click.echo(f"Reclaimable:          {u.unreachable} blobs ({_human(u.unreachable_bytes)})")
     click.echo(f"Interrupted writes:   {u.ingest_files} ({_human(u.ingest_bytes)})")
+    click.echo(f"Build cache:          {c.entries} steps, {c.snapshots} snapshots")
+    click.echo(f"  snapshots:          {_human(c.snapshot_bytes)}")
+    click.echo(f"  RUN cache mounts:   {c.cache_mounts} ({_human(c.cache_mount_bytes)})")
 
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option(
+    "--build-cache",
+    is_flag=True,
+    help="Also remove the build cache (cached steps and their snapshots; images keep "
+    "their layers).",
+)
+@click.option("--all", "everything", is_flag=True, help="With --build-cache: RUN cache mounts too.")
 @handle_errors
-def prune(dry_run: bool) -> None:
+def prune(dry_run: bool, build_cache: bool, everything: bool) -> None:
     """Remove blobs no image uses and leftovers of interrupted writes."""
     from etage import api
 
-    result = api.prune(root=_root(), dry_run=dry_run)
     verb = "Would free" if dry_run else "Freed"
+    if everything and not build_cache:
+        raise UsageError(
+            "--all only applies with --build-cache", hint="etage prune --build-cache --all"
+        )
+    if build_cache:
+        c = api.prune_build_cache(root=_root(), cache_mounts=everything, dry_run=dry_run)
+        mounts = f", {c.cache_mounts} RUN cache mounts" if everything else ""
+        click.echo(
+            f"{verb} {_human(c.bytes)} of build cache: {c.entries} cached steps, "
+            f"{c.snapshots} snapshots{mounts}"
+        )
+    result = api.prune(root=_root(), dry_run=dry_run)
     click.echo(
         f"{verb} {_human(result.bytes)}: {len(result.removed)} blobs, "
         f"{result.stale_ingests} interrupted writes"

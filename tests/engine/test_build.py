@@ -6,12 +6,14 @@ would check: what the image contains, what its config says, which steps ran.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +61,12 @@ def test_multistage_build_runs_steps_then_a_noop_rebuild_hits_everything(
         assert len(image.manifest.layers) == 2
     finally:
         store.close()
+
+    # each step of the final stage that made a layer names it, with its size
+    copied = next(s for s in first.steps if s.text.startswith("COPY --from"))
+    assert copied.layer == str(image.manifest.layers[1].digest)
+    assert copied.size == len("hello\nhello\n")  # the bytes of what it added
+    assert all(s.layer is None for s in first.steps if s.step.startswith("builder"))
 
     second = builder.build(MULTI, tags=["app:1"])
     assert all(cached(second).values()), cached(second)
@@ -246,6 +254,65 @@ def test_cache_mounts_persist_across_builds(builder: Builder, tmp_path: Path) ->
     builder.build(second, outputs=[f"type=local,dest={out}"])
     assert (out / "seen").read_text() == "one\n"
     assert not (out / "cache" / "log").exists()  # a cache mount is not in the layer
+
+
+def test_bind_mounts_of_the_context_see_only_what_dockerignore_keeps(
+    builder: Builder, tmp_path: Path
+) -> None:
+    builder.write(
+        {".dockerignore": "secret.txt\nlogs/\n", "keep.txt": "k\n", "secret.txt": "s\n",
+         "logs/a.log": "l\n", "src/main.c": "c\n"}
+    )  # fmt: skip
+    dockerfile = f"""\
+FROM {BASE}
+RUN --mount=type=bind,target=/ctx cd /ctx && find . | sort > /all.txt
+RUN --mount=type=bind,source=src,target=/src,rw touch /src/new && ls /src > /src.txt
+"""
+    out = tmp_path / "fs"
+    builder.build(dockerfile, outputs=[f"type=local,dest={out}"])
+    listed = (out / "all.txt").read_text().split()
+    assert "./keep.txt" in listed and "./src/main.c" in listed
+    assert "./secret.txt" not in listed and "./logs" not in listed
+    assert (out / "src.txt").read_text().split() == ["main.c", "new"]
+    assert not (builder.context / "src/new").exists()  # rw binds write to a copy
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    body = b"v1\n"
+
+    def do_GET(self) -> None:
+        if self.path != "/file.txt":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_add_of_a_url_is_cached_by_the_content_served(builder: Builder, tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        dockerfile = f"FROM {BASE}\nADD {url}/file.txt /srv/\nRUN cat /srv/file.txt > /seen\n"
+        _Files.body = b"v1\n"
+        builder.build(dockerfile)
+        assert all(cached(builder.build(dockerfile)).values())  # same content: hits
+        _Files.body = b"v2, longer\n"
+        out = tmp_path / "fs"
+        result = builder.build(dockerfile, outputs=[f"type=local,dest={out}"])
+        assert not any(s.cached for s in result.steps if s.text.startswith(("ADD", "RUN")))
+        assert (out / "seen").read_bytes() == b"v2, longer\n"
+        with pytest.raises(EtageError) as err:
+            builder.build(f"FROM {BASE}\nADD {url}/missing.txt /srv/\n")
+        assert "404" in str(err.value) and "Dockerfile:2" in str(err.value)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_explain_cache_names_the_input_that_changed(builder: Builder) -> None:

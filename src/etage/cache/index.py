@@ -141,6 +141,15 @@ class CacheIndex:
                 replay.forget_all(self.db)
         return len(gone)
 
+    def count_entries(self) -> int:
+        return int(self._q("SELECT COUNT(*) FROM entries")[0][0])
+
+    def clear(self) -> None:
+        """Forget every cached step (the build cache is being removed)."""
+        with self._lock:
+            for table in ("entries", "slots", "layers", "checksums", "replays"):
+                self.db.execute(f"DELETE FROM {table}")
+
     def close(self) -> None:
         with self._lock:
             self.db.close()

@@ -8,7 +8,8 @@ An output or a push that needs compression compresses each layer once (remembere
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from etage.engine.history import timestamp
@@ -30,6 +31,8 @@ class BuiltImage:
     layers: tuple[Descriptor, ...]
     diff_ids: tuple[Digest, ...]
     image_config: ImageConfig
+    # snapshot id -> the digest of the layer made from it (steps of the final stage)
+    snapshot_layers: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_built_image(root: Path, digest: str) -> BuiltImage:
@@ -95,12 +98,14 @@ def assemble(session: BuildSession, result: StageResult, labels: dict[str, str])
     layers: list[Descriptor] = []
     diff_ids: list[Digest] = []
     base_diff: dict[str, Digest] = {}
+    made: dict[str, str] = {}
     for ref in result.layers:
         if ref.base is not None:
             layers.append(ref.base)
             diff_ids.append(_base_diff_id(session, ref.base, base_diff))
         else:
             desc, diff = _layer_blob(session, ref.snapshot.id)
+            made[ref.snapshot.id] = str(desc.digest)
             layers.append(desc)
             diff_ids.append(diff)
     config_dict = dict(result.config)
@@ -127,7 +132,9 @@ def assemble(session: BuildSession, result: StageResult, labels: dict[str, str])
     manifest = Manifest(config_desc, tuple(layers))
     data = manifest.to_bytes()
     manifest_desc = Descriptor(mt.OCI_MANIFEST, store.write_bytes(data), len(data))
-    return BuiltImage(manifest_desc, config_desc, tuple(layers), tuple(diff_ids), image_config)
+    return BuiltImage(
+        manifest_desc, config_desc, tuple(layers), tuple(diff_ids), image_config, made
+    )
 
 
 def _base_diff_id(session: BuildSession, desc: Descriptor, memo: dict[str, Digest]) -> Digest:

@@ -352,7 +352,11 @@ def _resolve_mounts(
             if origin.startswith("context"):
                 s.read_context(summed.paths)
             host = _resolve_inside(root, source)
-            if not m.readonly:
+            if ignore is not None and ignore.patterns:
+                # The context BuildKit mounts is the one it received: .dockerignore'd
+                # files are not in it. A filtered copy (writable, so rw needs no other).
+                host = _filtered_copy(root, source, ignore, host.is_dir(), stack)
+            elif not m.readonly:
                 copy_dir = Path(
                     stack.enter_context(tempfile.TemporaryDirectory(prefix="etage-rwbind-"))
                 )
@@ -437,6 +441,22 @@ def _resolve_inside(root: Path, path: str, depth: int = 0) -> Path:
     if not candidate.exists():
         raise EtageError(f"{path}: not found")
     return candidate
+
+
+def _filtered_copy(
+    root: Path, source: str, ignore: Any, is_dir: bool, stack: contextlib.ExitStack
+) -> Path:
+    """`source` of the context copied without what .dockerignore excludes."""
+    from etage.runtime.copy import CopyRequest, copy_into
+
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="etage-bind-")))
+    request = CopyRequest((source,), "/src/" if is_dir else "/", chown=None)
+    result = copy_into(request, root, tmp, ignore=ignore)
+    if is_dir:
+        return tmp / "src"
+    if not result.paths:
+        raise EtageError(f"bind mount source {source!r} is excluded by .dockerignore")
+    return tmp / result.paths[-1].lstrip("/")
 
 
 def _copy_tree(src: Path, dest: Path) -> None:
@@ -527,8 +547,20 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
             [x for x in sources if x.startswith(("http://", "https://"))] if is_add else []
         )
         local_sources = tuple(x for x in sources if x not in url_sources)
+        downloaded: dict[str, Path] = {}
+        url_digests: list[str | None] = []
         if url_sources:
             s.read_context(None)  # a remote file may change: never replay such a build
+            url_checksum = getattr(instruction, "checksum", None)
+            for url in url_sources:
+                # As BuildKit's http source: the key is the content, so fetch it (unless
+                # --checksum names it already: then it is fetched only on a miss).
+                if url_checksum:
+                    url_digests.append(None)
+                    continue
+                path, digest = _prefetch(url, stack)
+                downloaded[url] = path
+                url_digests.append(digest)
         checksum = None
         if local_sources:
             summed = source_checksum(
@@ -558,6 +590,7 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
                 for x in instruction.inline
             ],
             "urls": url_sources,
+            "url_contents": url_digests,
             "url_checksum": getattr(instruction, "checksum", None),
             "unpack": getattr(instruction, "unpack", None),
             "user": state.user if chown else "",
@@ -585,7 +618,7 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
                         sources=tuple(url_sources), dest=dest, workdir=state.workdir, chown=chown,
                         chmod=chmod, is_add=True, checksum=getattr(instruction, "checksum", None),
                     ),
-                    root, target_root, ignore=None,
+                    root, target_root, ignore=None, downloaded=downloaded,
                 )  # fmt: skip
             if inline_root is not None:
                 copy_into(
@@ -603,6 +636,20 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
         f"{keyword} {flags}{' '.join(sources)} {dest} # buildkit".replace("  ", " "),
         layer=True,
     )
+
+
+def _prefetch(url: str, stack: contextlib.ExitStack) -> tuple[Path, str]:
+    """Download `url` for an ADD; (the file, digest of its content and mtime)."""
+    from etage.runtime.copy_fetch import download
+
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="etage-url-")))
+    path = download(url, tmp)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    # The mtime comes from Last-Modified and lands in the layer: part of the content.
+    return path, f"sha256:{h.hexdigest()}@{path.stat().st_mtime_ns}"
 
 
 @contextlib.contextmanager

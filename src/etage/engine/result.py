@@ -27,12 +27,13 @@ class StepResult:
     snapshot: str | None  # the step's snapshot (filesystem steps)
     size: int = 0
     explain: str = ""
+    layer: str | None = None  # the digest of the layer it became in the image, if it did
 
     def to_json(self) -> dict[str, Any]:
         return {
             "step": self.step, "line": self.line, "text": self.text, "cached": self.cached,
             "duration": round(self.duration, 6), "key": self.key, "snapshot": self.snapshot,
-            "size": self.size, "explain": self.explain,
+            "size": self.size, "explain": self.explain, "layer": self.layer,
         }  # fmt: skip
 
 

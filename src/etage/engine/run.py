@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,7 @@ def build(
             result = solve(session)
             image = assemble(session, result, dict(options.labels))
             given = write_outputs(session, image, options.tags)
-        stages = _stage_summaries(session)
+        stages = _stage_summaries(session, image)
         metadata = _metadata(image, given)
         if options.replay_key is not None and session.replayable and not explain:
             _record_replay(session, started_ns, image, given, stages, metadata)
@@ -158,13 +159,18 @@ def build(
     )  # fmt: skip
 
 
-def _stage_summaries(session: BuildSession) -> list[StageSummary]:
+def _stage_summaries(session: BuildSession, image: BuiltImage) -> list[StageSummary]:
+    layers = image.snapshot_layers
     stages = []
     for index in sorted(session.results):
         fut = session.results[index]
         if fut.done() and fut.exception() is None:
             r = fut.result()
-            stages.append(StageSummary(r.label, r.steps))
+            steps = tuple(
+                replace(s, layer=layers[s.snapshot]) if s.snapshot and s.snapshot in layers else s
+                for s in r.steps
+            )
+            stages.append(StageSummary(r.label, steps))
     return stages
 
 

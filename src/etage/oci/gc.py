@@ -8,7 +8,6 @@ and temp files no writer holds, is garbage.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -115,7 +114,7 @@ def prune(
     Holds the store's exclusive GC lock: writers (pull, load, build) hold it shared.
     """
     result = PruneResult()
-    with store._gc_lock(fcntl.LOCK_EX):
+    with store.exclusive():
         live = reachable(store, extra_roots).all
         for digest, size in list(store.blobs()):
             if digest not in live:

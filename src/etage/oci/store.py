@@ -363,6 +363,12 @@ class ContentStore:
             yield
 
     @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Held while removing what writers may use: waits for every lease to end."""
+        with self._gc_lock(fcntl.LOCK_EX):
+            yield
+
+    @contextlib.contextmanager
     def _gc_lock(self, mode: int) -> Iterator[None]:
         fd = os.open(self.root / "gc.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:

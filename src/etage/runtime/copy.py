@@ -51,7 +51,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,12 +137,14 @@ def copy_into(
     user_root: Path | None = None,
     download_dir: Path | None = None,
     http_client: httpx.Client | None = None,
+    downloaded: Mapping[str, Path] | None = None,
 ) -> CopyResult:
     """Copy `request.sources` from `source_root` into `dest_root` (see the module doc).
 
     `ignore` is the build context's .dockerignore (for context sources). `user_root` is
     where --chown names are looked up (default: `dest_root`). Downloads go to a
-    temporary directory in `download_dir` (default: the system's).
+    temporary directory in `download_dir` (default: the system's); a URL found in
+    `downloaded` (url -> the file, alone in its directory) was fetched already.
     """
     chmod = _validate(request)
     dest = normalize_dest(request.dest, request.workdir)
@@ -155,11 +157,14 @@ def copy_into(
         local: SourceTree | None = None
         for source in request.sources:
             if is_url(source):
-                with tempfile.TemporaryDirectory(prefix="etage-add-", dir=download_dir) as tmp:
-                    path = download(
-                        source, Path(tmp), checksum=request.checksum, client=http_client
+                with contextlib.ExitStack() as fetched:
+                    path = (downloaded or {}).get(source) or download(
+                        source,
+                        Path(fetched.enter_context(_download_dir(download_dir))),
+                        checksum=request.checksum,
+                        client=http_client,
                     )
-                    with SourceTree(tmp) as tree:
+                    with SourceTree(path.parent) as tree:
                         match = tree.find("/" + path.name)
                         matched.append(source)
                         job.copy_one(
@@ -183,6 +188,10 @@ def copy_into(
         tuple(counts.paths),
         tuple(matched),
     )
+
+
+def _download_dir(parent: Path | None) -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="etage-add-", dir=parent)
 
 
 def _validate(request: CopyRequest) -> ChmodSpec | None:
