@@ -315,6 +315,43 @@ def test_add_of_a_url_is_cached_by_the_content_served(builder: Builder, tmp_path
         server.server_close()
 
 
+def test_copy_link_makes_a_layer_that_survives_a_change_of_base(
+    builder: Builder, tmp_path: Path
+) -> None:
+    from etage.api import build_cache_usage
+
+    builder.write({"app.txt": "app\n", "y.txt": "y\n"})
+    dockerfile = f"""\
+FROM {BASE} AS base
+RUN mkdir -p /real /etc/conf && ln -s /real /linked && chmod 700 /etc/conf && echo 1 > /v
+
+FROM base
+COPY --link app.txt /etc/conf/
+COPY --link --chown=alice:staff y.txt /linked/
+"""
+    first = builder.build(dockerfile)
+    link_layers = [s.layer for s in first.steps if "--link" in s.text]
+    assert all(link_layers) and len(set(link_layers)) == 2
+    snapshots = build_cache_usage(root=builder.root).snapshots
+
+    out = tmp_path / "fs"
+    second = builder.build(
+        dockerfile.replace("echo 1 > /v", "echo 2 > /v"), outputs=[f"type=local,dest={out}"]
+    )
+    # the same layers, copied and tarred once: only the RUN and two restackings are new
+    assert [s.layer for s in second.steps if "--link" in s.text] == link_layers
+    assert build_cache_usage(root=builder.root).snapshots == snapshots + 3
+    assert (out / "v").read_text() == "2\n"
+    assert (out / "etc/conf/app.txt").read_text() == "app\n"
+    # BuildKit's --link rules: the layer's own parent directories (0755) win, and a
+    # symlink on the destination path is not followed (the path becomes directories)
+    assert (out / "etc/conf").stat().st_mode & 0o777 == 0o755
+    assert (out / "linked").is_dir() and not (out / "linked").is_symlink()
+    assert (out / "linked/y.txt").stat().st_uid == 1000
+    assert (out / "linked/y.txt").stat().st_gid == 50
+    assert not (out / "real/y.txt").exists()
+
+
 def test_explain_cache_names_the_input_that_changed(builder: Builder) -> None:
     builder.write({"app.txt": "hello\n"})
     builder.build(MULTI)

@@ -104,7 +104,7 @@ def assemble(session: BuildSession, result: StageResult, labels: dict[str, str])
             layers.append(ref.base)
             diff_ids.append(_base_diff_id(session, ref.base, base_diff))
         else:
-            desc, diff = _layer_blob(session, ref.snapshot.id)
+            desc, diff = _layer_blob(session, (ref.alone or ref.snapshot).id)
             made[ref.snapshot.id] = str(desc.digest)
             layers.append(desc)
             diff_ids.append(diff)

@@ -16,6 +16,7 @@ import posixpath
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ from etage.runtime.spec import Mount, ProcessSpec
 
 if TYPE_CHECKING:
     from etage.engine.stage import StageBuilder
+    from etage.runtime.copy import CopyRequest
+    from etage.runtime.snapshots import Snapshot
 
 
 class StepFailed(EtageError):
@@ -63,7 +66,10 @@ def _step(  # noqa: PLR0917 - the call sites read as one sentence
     text: str,
     key: CacheKey,
     action: Callable[[Path], None],
+    produce: Callable[[], Snapshot] | None = None,
 ) -> None:
+    """Run (or find in the cache) one filesystem step: `action` writes into a working
+    tree on the stage's snapshot, or `produce` makes the step's snapshot itself."""
     s = b.s
     step = f"{b.label}#{n}"
     slot = f"{s.dockerfile_key}|{b.label}|{n}"
@@ -85,9 +91,12 @@ def _step(  # noqa: PLR0917 - the call sites read as one sentence
                 s.cache.checksum_manifest,
             )
         try:
-            with s.snapshotter.prepare(state.snapshot) as tree:
-                action(Path(tree.path))
-                snapshot = tree.commit()
+            if produce is not None:
+                snapshot = produce()
+            else:
+                with s.snapshotter.prepare(state.snapshot) as tree:
+                    action(Path(tree.path))
+                    snapshot = tree.commit()
         except BaseException as exc:
             s.emit(
                 StepDone(
@@ -596,22 +605,24 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
             "user": state.user if chown else "",
             "platform": str(s.platform),
         }
-        key = make_key("add" if is_add else "copy", state.key, key_inputs)
         keyword = "ADD" if is_add else "COPY"
+        request = CopyRequest(
+            sources=local_sources, dest=dest, workdir=state.workdir,
+            chown=chown, chmod=chmod, excludes=instruction.excludes,
+            parents=getattr(instruction, "parents", False),
+            is_add=is_add, unpack=getattr(instruction, "unpack", None),
+            checksum=getattr(instruction, "checksum", None), link=instruction.link,
+            from_context=from_name is None,
+        )  # fmt: skip
+        if request.links_layer and local_sources and not url_sources and not instruction.inline:
+            _linked_copy(b, state, instruction, n, request, root, ignore, key_inputs, stack)
+            b._history(state, _copy_history(keyword, from_name, sources, dest), layer=True)
+            return
+        key = make_key("add" if is_add else "copy", state.key, key_inputs)
 
         def action(target_root: Path) -> None:
             if local_sources:
-                copy_into(
-                    CopyRequest(
-                        sources=local_sources, dest=dest, workdir=state.workdir,
-                        chown=chown, chmod=chmod, excludes=instruction.excludes,
-                        parents=getattr(instruction, "parents", False),
-                        is_add=is_add, unpack=getattr(instruction, "unpack", None),
-                        checksum=getattr(instruction, "checksum", None), link=instruction.link,
-                        from_context=from_name is None,
-                    ),
-                    root, target_root, ignore=ignore,
-                )  # fmt: skip
+                copy_into(request, root, target_root, ignore=ignore)
             if url_sources:
                 copy_into(
                     CopyRequest(
@@ -630,12 +641,65 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
                 )  # fmt: skip
 
         _step(b, state, instruction, n, _display(instruction), key, action)
+    b._history(state, _copy_history(keyword, from_name, sources, dest), layer=True)
+
+
+def _copy_history(keyword: str, from_name: str | None, sources: tuple[str, ...], dest: str) -> str:
     flags = f"--from={from_name} " if from_name else ""
-    b._history(
-        state,
-        f"{keyword} {flags}{' '.join(sources)} {dest} # buildkit".replace("  ", " "),
-        layer=True,
-    )
+    return f"{keyword} {flags}{' '.join(sources)} {dest} # buildkit".replace("  ", " ")
+
+
+def _linked_copy(  # noqa: PLR0917
+    b: StageBuilder,
+    state: StageState,
+    instruction: ins.Copy | ins.Add,
+    n: int,
+    request: CopyRequest,
+    root: Path,
+    ignore: Any,
+    key_inputs: dict[str, Any],
+    stack: contextlib.ExitStack,
+) -> None:
+    """COPY --link as BuildKit does it: the files are copied into an empty layer whose
+    key does not depend on the stage (so it survives a change of base image: the same
+    blob, never re-copied nor re-tarred), then stacked on the stage's filesystem."""
+    from etage.runtime.copy import copy_into, resolve_chown
+
+    s = b.s
+    inputs = dict(key_inputs)
+    if request.chown:
+        # Names are looked up in the stage's /etc/passwd: the ids are what the layer holds.
+        user_root = _view(b, state.snapshot, stack)
+        inputs["chown"] = list(resolve_chown(request.chown, user_root))
+        request = replace(request, chown="{}:{}".format(*inputs["chown"]))
+    inputs["user"] = ""
+    layer_key = make_key("copy-link", None, inputs)
+    key = make_key("link", state.key, {"layer": layer_key.digest})
+    alone: list[Snapshot] = []
+
+    def layer() -> Snapshot:
+        found = s.cache.lookup(layer_key) if not b.no_cache else None
+        snapshot = s.snapshots.get(found) if found else None
+        if snapshot is None:
+            with s.snapshotter.prepare(None) as tree:
+                copy_into(request, root, Path(tree.path), ignore=ignore)
+                snapshot = tree.commit()
+            s.cache.record(layer_key, snapshot.id)
+        return snapshot
+
+    def produce() -> Snapshot:
+        made = layer()
+        alone.append(made)
+        return s.snapshots.rebase(made, state.snapshot)
+
+    _step(b, state, instruction, n, _display(instruction), key, lambda _: None, produce)
+    if not alone:  # the stacked step was cached: find its layer (absent if pruned)
+        found = s.cache.lookup(layer_key)
+        snapshot = s.snapshots.get(found) if found else None
+        if snapshot is not None:
+            alone.append(snapshot)
+    if alone:
+        state.layers[-1] = replace(state.layers[-1], alone=alone[0])
 
 
 def _prefetch(url: str, stack: contextlib.ExitStack) -> tuple[Path, str]:

@@ -21,6 +21,9 @@ class LayerRef:
     snapshot: Snapshot
     base: Descriptor | None = None  # the base image's layer descriptor, if it came from one
     created_by: str = ""
+    # A snapshot of its own with the same diff (COPY --link): exported instead, so the
+    # blob is the same whatever the layer was stacked on.
+    alone: Snapshot | None = None
 
 
 @dataclass(slots=True)

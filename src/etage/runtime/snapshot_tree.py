@@ -110,14 +110,25 @@ def set_metadata(path: str, st: os.stat_result, xattrs: dict[str, bytes]) -> Non
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
-def copy_entry(src: str, st: os.stat_result, dst: str, links: dict[tuple[int, int], str]) -> bool:
+def copy_entry(
+    src: str,
+    st: os.stat_result,
+    dst: str,
+    links: dict[tuple[int, int], str],
+    *,
+    share_files: bool = False,
+) -> bool:
     """Copy one entry but a directory's content; a directory gets its metadata later, from
-    `finish_dir`. Files with several names are linked to the first copy (`links`).
-    Returns True for a directory."""
+    `finish_dir`. Files with several names are linked to the first copy (`links`); with
+    `share_files`, every regular file is a hard link to its source (for trees that are
+    never written again). Returns True for a directory."""
     fmt = stat.S_IFMT(st.st_mode)
     if fmt == stat.S_IFDIR:
         os.mkdir(dst, 0o700)
         return True
+    if share_files and fmt == stat.S_IFREG:
+        os.link(src, dst, follow_symlinks=False)
+        return False
     if st.st_nlink > 1:
         first = links.get((st.st_dev, st.st_ino))
         if first is not None:
@@ -157,12 +168,14 @@ def _copy_dir(dirs: list[str], dest: str, links: dict[tuple[int, int], str]) -> 
             finish_dir(node.path, node.st, target)
 
 
-def copy_tree(src: str, dest: str, links: dict[tuple[int, int], str]) -> None:
+def copy_tree(
+    src: str, dest: str, links: dict[tuple[int, int], str], *, share_files: bool = False
+) -> None:
     """Copy the plain tree `src` (its content; `dest` exists) with its metadata."""
     with os.scandir(src) as it:
         entries = sorted((e.name, e.path, e.stat(follow_symlinks=False)) for e in it)
     for name, path, st in entries:
         target = os.path.join(dest, name)
-        if copy_entry(path, st, target, links):
-            copy_tree(path, target, links)
+        if copy_entry(path, st, target, links, share_files=share_files):
+            copy_tree(path, target, links, share_files=share_files)
             finish_dir(path, st, target)

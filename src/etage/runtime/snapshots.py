@@ -288,6 +288,23 @@ class SnapshotStore:
             str(id_), None if parent is None else parent.id, final / "fs", size, kind, key
         )
 
+    def rebase(self, layer: Snapshot, parent: Snapshot | None) -> Snapshot:
+        """A snapshot on `parent` whose diff is `layer`'s diff (COPY --link: a layer made
+        alone, then stacked on whatever the stage has). Files are hard links to `layer`'s,
+        since committed diffs are never written again."""
+        from etage.runtime import snapshot_tree
+
+        scratch = self.scratch("rebase-")
+        try:
+            fs = scratch.path / "fs"
+            fs.mkdir()
+            snapshot_tree.copy_tree(str(layer.diff_dir), str(fs), {}, share_files=True)
+            snapshot_tree.finish_dir(str(layer.diff_dir), os.lstat(layer.diff_dir), str(fs))
+        except BaseException:
+            scratch.remove()
+            raise
+        return self.commit(scratch, parent=parent, kind=KIND_STEP, key=None)
+
     def _forget(self, id_: int) -> None:
         with self._lock:
             self._db.execute("DELETE FROM snapshots WHERE id=?", (id_,))
