@@ -96,6 +96,30 @@ def test_copy_from_hits_when_the_copied_file_is_unchanged(builder: Builder) -> N
     assert hits["[runtime] COPY --from=builder /src/out.txt /srv/"] is True
 
 
+def test_an_unchanged_stage_is_not_hashed_again_by_copy_from(
+    builder: Builder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import etage.runtime.checksum as checksum
+
+    walked: list[tuple[str, ...]] = []
+    real = checksum.source_checksum
+
+    def spy(root: Path, sources: tuple[str, ...], **kwargs: object) -> object:
+        walked.append(sources)
+        return real(root, sources, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checksum, "source_checksum", spy)
+    builder.write({"app.txt": "hello\n"})
+    builder.build(MULTI)
+    assert ("/src/out.txt",) in walked
+    walked.clear()
+    changed = MULTI.replace("ENV GREETING=hi", "ENV GREETING=hello")
+    result = builder.build(changed)  # a full build (not a replay): the runtime stage re-runs
+    assert all(cached(result).values())
+    assert ("/src/out.txt",) not in walked  # the builder's snapshot was summed before
+    assert ("app.txt",) in walked  # context files are always checked
+
+
 def test_copy_from_is_never_served_stale_after_its_source_changed(
     builder: Builder, tmp_path: Path
 ) -> None:

@@ -45,6 +45,11 @@ class CacheIndex:
         db.execute(
             "CREATE TABLE IF NOT EXISTS checksums (digest TEXT PRIMARY KEY, manifest BLOB NOT NULL)"
         )
+        # What sources of a (never changing) snapshot sum to, so they are hashed once.
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS source_sums (snapshot TEXT NOT NULL, spec TEXT NOT NULL,"
+            " digest TEXT NOT NULL, PRIMARY KEY (snapshot, spec))"
+        )
         db.execute(replay.SCHEMA)
         self.db = db
 
@@ -141,13 +146,25 @@ class CacheIndex:
                 replay.forget_all(self.db)
         return len(gone)
 
+    def source_sum(self, snapshot: str, spec: str) -> str | None:
+        rows = self._q(
+            "SELECT digest FROM source_sums WHERE snapshot=? AND spec=?", (snapshot, spec)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def remember_source_sum(self, snapshot: str, spec: str, digest: str) -> None:
+        self._q(
+            "INSERT OR REPLACE INTO source_sums(snapshot, spec, digest) VALUES (?,?,?)",
+            (snapshot, spec, digest),
+        )
+
     def count_entries(self) -> int:
         return int(self._q("SELECT COUNT(*) FROM entries")[0][0])
 
     def clear(self) -> None:
         """Forget every cached step (the build cache is being removed)."""
         with self._lock:
-            for table in ("entries", "slots", "layers", "checksums", "replays"):
+            for table in ("entries", "slots", "layers", "checksums", "source_sums", "replays"):
                 self.db.execute(f"DELETE FROM {table}")
 
     def close(self) -> None:

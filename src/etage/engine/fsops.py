@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import posixpath
 import tempfile
@@ -35,6 +36,7 @@ from etage.runtime.spec import Mount, ProcessSpec
 
 if TYPE_CHECKING:
     from etage.engine.stage import StageBuilder
+    from etage.runtime.checksum import ChecksumResult
     from etage.runtime.copy import CopyRequest
     from etage.runtime.snapshots import Snapshot
 
@@ -352,13 +354,10 @@ def _resolve_mounts(
         else:  # bind
             root, origin, include_owner, ignore = _source_root(b, m.from_, stack)
             source = m.source or "/"
-            from etage.runtime.checksum import source_checksum
-
-            summed = source_checksum(
-                root, (source,), ignore=ignore, include_ownership=include_owner, cache=s.stat_cache
+            checksum, summed = _checksum(
+                b, root, (source,), ignore=ignore, include_ownership=include_owner
             )
-            checksum = summed.digest
-            if origin.startswith("context"):
+            if summed is not None and origin.startswith("context"):
                 s.read_context(summed.paths)
             host = _resolve_inside(root, source)
             if ignore is not None and ignore.patterns:
@@ -514,14 +513,49 @@ def _stage_index(b: StageBuilder, name: str) -> int | None:
 def _view(b: StageBuilder, snapshot: Any, stack: contextlib.ExitStack) -> Path:
     if snapshot is None:
         return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="etage-scratch-")))
-    return Path(stack.enter_context(b.s.snapshotter.view(snapshot)))
+    path = Path(stack.enter_context(b.s.snapshotter.view(snapshot)))
+    views = b.s.view_snapshots
+    views[str(path)] = snapshot.id
+    stack.callback(views.pop, str(path), None)
+    return path
+
+
+def _checksum(
+    b: StageBuilder,
+    root: Path,
+    sources: tuple[str, ...],
+    *,
+    include_ownership: bool,
+    ignore: Any = None,
+    excludes: tuple[str, ...] = (),
+    parents: bool = False,
+) -> tuple[str, ChecksumResult | None]:
+    """The content checksum of `sources` in `root`; the walk's result, or None when it
+    was known already: a snapshot never changes, so what its files sum to is remembered
+    (an unchanged stage's files are not hashed again by the COPY --from of each build)."""
+    from etage.runtime.checksum import source_checksum
+
+    s = b.s
+    snapshot = s.view_snapshots.get(str(root)) if ignore is None else None
+    spec = ""
+    if snapshot is not None:
+        spec = json.dumps([sources, excludes, parents, include_ownership])
+        known = s.cache.source_sum(snapshot, spec)
+        if known is not None:
+            return known, None
+    summed = source_checksum(
+        root, sources, excludes=excludes, ignore=ignore, parents=parents,
+        include_ownership=include_ownership, cache=s.stat_cache,
+    )  # fmt: skip
+    if snapshot is not None:
+        s.cache.remember_source_sum(snapshot, spec, str(summed.digest))
+    return str(summed.digest), summed
 
 
 # ---- COPY and ADD ----------------------------------------------------------------------------
 
 
 def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n: int) -> None:
-    from etage.runtime.checksum import source_checksum
     from etage.runtime.copy import CopyRequest, copy_into
 
     s = b.s
@@ -572,16 +606,15 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
                 url_digests.append(digest)
         checksum = None
         if local_sources:
-            summed = source_checksum(
-                root, local_sources, excludes=instruction.excludes, ignore=ignore,
+            checksum, summed = _checksum(
+                b, root, local_sources, excludes=instruction.excludes, ignore=ignore,
                 parents=getattr(instruction, "parents", False), include_ownership=include_owner,
-                cache=s.stat_cache,
             )  # fmt: skip
-            checksum = summed.digest
-            if origin.startswith("context"):
-                s.read_context(summed.paths)
-            if not s.cache.knows_checksum(str(checksum)):
-                s.cache.remember_checksum(str(checksum), summed.manifest())
+            if summed is not None:
+                if origin.startswith("context"):
+                    s.read_context(summed.paths)
+                if not s.cache.knows_checksum(checksum):
+                    s.cache.remember_checksum(checksum, summed.manifest())
         key_inputs: dict[str, Any] = {
             "sources": list(sources),
             "from": origin,

@@ -53,6 +53,7 @@ class BuildSession:
     witness_paths: set[str] = field(default_factory=set)
     replayable: bool = True
     step_events: list[list[Any]] = field(default_factory=list)  # each step as it started
+    view_snapshots: dict[str, str] = field(default_factory=dict)  # mounted view -> snapshot
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
