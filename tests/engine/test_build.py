@@ -99,7 +99,7 @@ def test_copy_from_hits_when_the_copied_file_is_unchanged(builder: Builder) -> N
 def test_an_unchanged_stage_is_not_hashed_again_by_copy_from(
     builder: Builder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import etage.runtime.checksum as checksum
+    from etage.runtime import checksum
 
     walked: list[tuple[str, ...]] = []
     real = checksum.source_checksum

@@ -26,6 +26,7 @@ import os
 import shutil
 import stat
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,7 @@ class CopyWorkingTree(WorkingTree):
             (self._scratch.path / "fs").mkdir(mode=0o755)
             snapshot_tree.materialize(self._layers, os.fspath(self.path))
             self._idents = _record(os.fspath(self.path))
+            _wait_for_a_later_ctime(self._scratch.path, self._idents)
         except BaseException:
             self._scratch.remove()
             raise
@@ -130,6 +132,20 @@ def _generation(path: str) -> int | None:
 def _ident(path: str, st: os.stat_result) -> _Ident:
     gen = _generation(path) if stat.S_ISDIR(st.st_mode) else None
     return _Ident(st.st_ino, st.st_ctime_ns, gen)
+
+
+def _wait_for_a_later_ctime(scratch: Path, idents: dict[str, _Ident]) -> None:
+    """Return once a change made now gets a ctime above every recorded one. Timestamps
+    come from the kernel's coarse clock (a few ms per tick): a chown in the same tick as
+    the copy would otherwise leave the ctime as recorded and the change unseen."""
+    newest = max((i.ctime_ns for i in idents.values()), default=0)
+    probe = scratch / "ctime-probe"
+    for _ in range(1000):
+        probe.touch()
+        if os.lstat(probe).st_ctime_ns > newest:
+            break
+        time.sleep(0.001)
+    probe.unlink()
 
 
 def _record(root: str) -> dict[str, _Ident]:
