@@ -149,6 +149,7 @@ class TtyProgress:
         from rich.console import Group
         from rich.text import Text
 
+        width = self.console.width
         with self.lock:
             now = time.monotonic()
             finished = sum(1 for s in self.steps.values() if s.done is not None)
@@ -168,15 +169,28 @@ class TtyProgress:
                     status, style = f"{elapsed:.1f}s", "green"
                 else:
                     status, style = f"{elapsed:.1f}s", "yellow"
-                text = Text(f" => [{step.stage}] {step.text[:100]}")
-                text.append(f"  {status}", style=style)
+                # One line per step, cut to the terminal's width, the status on the
+                # right (as BuildKit shows it): a wrapped line would break the redraw.
+                label = f" => [{step.stage}] " + " ".join(step.text.split())
+                status = status.rjust(6)
+                room = max(width - len(status) - 2, 10)
+                if len(label) > room:
+                    label = label[: room - 1] + "…"
+                text = Text(label.ljust(room) + "  ", no_wrap=True, overflow="crop")
+                text.append(status, style=style)
                 lines.append(text)
                 if step.done is None or step.error:
                     for tail in step.tail:
-                        lines.append(Text(f"    {tail[:120]}", style="dim"))
+                        lines.append(self._line(f"    {tail}", width, "dim"))
             for message in self.messages[-3:]:
-                lines.append(Text(message, style="dim"))
+                lines.append(self._line(message, width, "dim"))
             return Group(*lines)
+
+    @staticmethod
+    def _line(text: str, width: int, style: str) -> Any:
+        from rich.text import Text
+
+        return Text(text.expandtabs()[:width], style=style, no_wrap=True, overflow="crop")
 
     def close(self) -> None:
         self.live.stop()
