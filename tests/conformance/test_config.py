@@ -93,21 +93,14 @@ def pairs(run: Run) -> dict[str, Pair]:
     return dict(zip(TARGETS, run(CONFIG), strict=True))
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        t if t != "expose-range" else pytest.param(t, marks=pytest.mark.xfail(
-            strict=True, reason="etage bug: EXPOSE 8080-8081 is stored as one port "
-            "'8080-8081/tcp'; BuildKit exposes each port of the range"))
-        for t in TARGETS
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("target", TARGETS)
 def test_config(pairs: dict[str, Pair], target: str) -> None:
     assert_same_config(pairs[target])
 
 
-# History entries whose text etage writes differently (each has an xfail test below).
-KNOWN_HISTORY_DIFFERENCES = ("SHELL", "VOLUME", "EXPOSE", "HEALTHCHECK")
+# History entries whose text BuildKit 20.10 writes in an older format than current
+# BuildKit (each checked against the current format by a test below).
+KNOWN_HISTORY_DIFFERENCES = ("EXPOSE", "HEALTHCHECK")
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -120,11 +113,6 @@ def _history_of(side: Side, keyword: str) -> list[str]:
     return [h["created_by"] for h in side.history if h["created_by"].startswith(keyword + " ")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='etage bug: VOLUME history is Go\'s %q of the list (VOLUME ["/data"]); '
-    "BuildKit writes %v (VOLUME [/data])",
-)
 def test_volume_history(pairs: dict[str, Pair]) -> None:
     pair = pairs["everything"]
     expected = ["VOLUME [/data /data2]", "VOLUME [/logs /cache]", "VOLUME [/data/1]"]
@@ -132,11 +120,6 @@ def test_volume_history(pairs: dict[str, Pair]) -> None:
     assert _history_of(pair.etage, "VOLUME") == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="etage bug: EXPOSE history is a sorted %q list of unexpanded specs; "
-    "BuildKit writes %v of the expanded ports in the order given",
-)
 def test_expose_history(pairs: dict[str, Pair]) -> None:
     """BuildKit 20.10 writes Go's %v of a map (`EXPOSE map[1/tcp:{} 443/tcp:{}]`);
     current BuildKit writes %v of the list of expanded ports, in the order written
@@ -150,11 +133,6 @@ def test_expose_history(pairs: dict[str, Pair]) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="etage bug: HEALTHCHECK history is JSON; BuildKit writes Go's %+v of the "
-    "HealthcheckConfig struct",
-)
 def test_healthcheck_history(pairs: dict[str, Pair]) -> None:
     """BuildKit 20.10 writes `HEALTHCHECK &{["CMD" "/bin/true"] "5s" "3s" "10s" '\\x04'}`;
     current BuildKit `fmt.Sprintf("HEALTHCHECK %+v", *d.image.Config.Healthcheck)` of

@@ -240,11 +240,6 @@ def test_relative_destinations_follow_workdir(pair: Pair) -> None:
     assert_same_fs(pair, "/c/rel", "/c/relsub")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="etage bug: COPY/ADD history omits --chown/--chmod (current BuildKit "
-    "writes them, since c7ce41a, Jan 2024)",
-)
 def test_copy_history_names_chown_and_chmod(pair: Pair) -> None:
     """BuildKit 20.10 writes `COPY hello.txt /c/chmod/file # buildkit` for a COPY with
     --chmod; current BuildKit writes the flags too (convert_copy.go: `--chown=` then

@@ -269,11 +269,6 @@ def test_add_checksum(conformance: Conformance) -> None:
     assert wrong.error is not None and "checksum" in wrong.error.lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="etage bug: FROM a --build-context NAME=oci-layout://PATH[:TAG] fails: "
-    "image etage-context/<hash>:latest is not in the store",
-)
 def test_named_oci_layout_context_is_the_same_base(
     conformance: Conformance, tmp_path: Path
 ) -> None:

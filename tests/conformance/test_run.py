@@ -124,11 +124,6 @@ def test_config_and_history(pair: Pair) -> None:
     assert_same_history(pair, ignore=("SHELL",))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='etage bug: SHELL history is written as JSON (SHELL ["/bin/sh" "-ec"]), '
-    "BuildKit writes Go's %v of the list (SHELL [/bin/sh -ec])",
-)
 def test_shell_history_entry(pair: Pair) -> None:
     shells = [h for h in pair.buildkit.history if h["created_by"].startswith("SHELL")]
     assert shells and shells[0]["created_by"] == "SHELL [/bin/sh -ec]"

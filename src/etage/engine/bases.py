@@ -124,9 +124,9 @@ class BaseResolver:
             entry = layout.find(selector)
             with self.store.lease():
                 _copy_tree(self.store, layout, entry)
-                label = f"etage-context/{hashlib.sha256(value.encode()).hexdigest()[:16]}:latest"
-                self.store.set_ref(label, entry.digest, entry.media_type, entry.size)
-        return resolve_local(self.store, label, self.platform)
+        # By digest: a named context is no image of the store (no name is added; the
+        # build holds its lease, so the blobs stay until it ends).
+        return resolve_local(self.store, str(entry.digest), self.platform)
 
     def _unpacked(self, name: str, image: LocalImage) -> BaseImage:
         layers = image.manifest.layers

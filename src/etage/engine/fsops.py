@@ -569,6 +569,7 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
     chown, chmod = expand(instruction.chown), expand(instruction.chmod)
     from_name = instruction.from_ if isinstance(instruction, ins.Copy) else None
     is_add = isinstance(instruction, ins.Add)
+    history = _copy_history(instruction, sources, dest, chown, chmod)
     with contextlib.ExitStack() as stack:
         inline_root: Path | None = None
         if instruction.inline:
@@ -638,7 +639,6 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
             "user": state.user if chown else "",
             "platform": str(s.platform),
         }
-        keyword = "ADD" if is_add else "COPY"
         request = CopyRequest(
             sources=local_sources, dest=dest, workdir=state.workdir,
             chown=chown, chmod=chmod, excludes=instruction.excludes,
@@ -649,7 +649,7 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
         )  # fmt: skip
         if request.links_layer and local_sources and not url_sources and not instruction.inline:
             _linked_copy(b, state, instruction, n, request, root, ignore, key_inputs, stack)
-            b._history(state, _copy_history(keyword, from_name, sources, dest), layer=True)
+            b._history(state, history, layer=True)
             return
         key = make_key("add" if is_add else "copy", state.key, key_inputs)
 
@@ -674,12 +674,29 @@ def _copy(b: StageBuilder, state: StageState, instruction: ins.Copy | ins.Add, n
                 )  # fmt: skip
 
         _step(b, state, instruction, n, _display(instruction), key, action)
-    b._history(state, _copy_history(keyword, from_name, sources, dest), layer=True)
+    b._history(state, history, layer=True)
 
 
-def _copy_history(keyword: str, from_name: str | None, sources: tuple[str, ...], dest: str) -> str:
-    flags = f"--from={from_name} " if from_name else ""
-    return f"{keyword} {flags}{' '.join(sources)} {dest} # buildkit".replace("  ", " ")
+def _copy_history(
+    instruction: ins.Copy | ins.Add,
+    sources: tuple[str, ...],
+    dest: str,
+    chown: str | None,
+    chmod: str | None,
+) -> str:
+    """BuildKit's history line for COPY/ADD (dispatchCopy): the flags that change the
+    files (not --from), the sources, heredocs as <<NAME, dest."""
+    parts = ["ADD" if isinstance(instruction, ins.Add) else "COPY"]
+    if getattr(instruction, "parents", False):
+        parts.append("--parents")
+    if chown:
+        parts.append(f"--chown={chown}")
+    if chmod:
+        parts.append(f"--chmod={chmod}")
+    parts += sources
+    parts += [f"<<{x.name}" for x in instruction.inline]
+    parts.append(dest)
+    return " ".join(parts) + " # buildkit"
 
 
 def _linked_copy(  # noqa: PLR0917

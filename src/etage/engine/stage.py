@@ -8,7 +8,6 @@ key, run in a working tree and committed as snapshots (see fsops.py).
 from __future__ import annotations
 
 import copy
-import json
 import posixpath
 import time
 from typing import Any
@@ -19,7 +18,13 @@ from etage.dockerfile.convert import build_instruction
 from etage.dockerfile.lexer import parse_text
 from etage.dockerfile.shell import ShellLexer
 from etage.engine import fsops
-from etage.engine.history import HISTORY_COMMENT, go_list, timestamp
+from etage.engine.history import (
+    HISTORY_COMMENT,
+    go_duration,
+    go_list,
+    go_value_list,
+    timestamp,
+)
 from etage.engine.result import StepResult
 from etage.engine.session import BuildSession
 from etage.engine.state import LayerRef, StageResult, StageState
@@ -117,7 +122,8 @@ class StageBuilder:
         base = self.s.bases.resolve(p.base)
         self.s.emit(StepDone(step, cached=not base.fetched, duration=time.monotonic() - started))
         cfg = base.config
-        base_config: dict[str, Any] = copy.deepcopy(cfg.config) if cfg else {}
+        # FROM scratch: BuildKit's emptyImage sets WorkingDir "/" (and PATH, below).
+        base_config: dict[str, Any] = copy.deepcopy(cfg.config) if cfg else {"WorkingDir": "/"}
         image_triggers = list(base_config.pop("OnBuild", None) or [])
         env_list = list(base_config.get("Env") or [])
         if not any(e.partition("=")[0] == "PATH" for e in env_list):
@@ -213,22 +219,22 @@ class StageBuilder:
                 cfg["User"] = words[0]
                 self._history(state, f"USER {words[0]}", layer=False)
             case ins.Expose():
-                ports = sorted({_port(p) for p in words})
+                ports = [port for word in words for port in _ports(word)]
                 exposed = dict(cfg.get("ExposedPorts") or {})
                 exposed.update({p: {} for p in ports})
                 cfg["ExposedPorts"] = exposed
-                self._history(state, f"EXPOSE {go_list(ports)}", layer=False)
+                self._history(state, f"EXPOSE {go_value_list(ports)}", layer=False)
             case ins.Volume():
                 volumes = dict(cfg.get("Volumes") or {})
                 volumes.update({v: {} for v in words})
                 cfg["Volumes"] = volumes
-                self._history(state, f"VOLUME {go_list(words)}", layer=False)
+                self._history(state, f"VOLUME {go_value_list(words)}", layer=False)
             case ins.Stopsignal():
                 cfg["StopSignal"] = words[0]
                 self._history(state, f"STOPSIGNAL {words[0]}", layer=False)
             case ins.Healthcheck():
                 cfg["Healthcheck"] = _healthcheck(instruction)
-                self._history(state, f"HEALTHCHECK {json.dumps(cfg['Healthcheck'])}", layer=False)
+                self._history(state, f"HEALTHCHECK {_healthcheck_text(instruction)}", layer=False)
             case ins.Cmd():
                 args = (
                     list(instruction.command)
@@ -251,18 +257,42 @@ class StageBuilder:
                 self._history(state, f"ENTRYPOINT {go_list(args)}", layer=False)
             case ins.Shell():
                 cfg["Shell"] = list(instruction.shell)
-                self._history(state, f"SHELL {go_list(list(instruction.shell))}", layer=False)
+                self._history(state, f"SHELL {go_value_list(instruction.shell)}", layer=False)
             case ins.Onbuild():
                 cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), instruction.expression]
             case _:
                 raise EtageError(f"{instruction.keyword} is not supported here")
 
 
-def _port(text: str) -> str:
-    port, _, proto = text.partition("/")
-    if ":" in port:
-        port = port.rsplit(":", 1)[-1]
-    return f"{port}/{(proto or 'tcp').lower()}"
+def _ports(text: str) -> list[str]:
+    """BuildKit's parsePort: `[[ip:]host:]port[-end][/proto]` -> "N/proto" for each port of
+    the range (the protocol lowercased, tcp by default)."""
+    container = text.rsplit(":", 1)[-1]
+    port, _, proto = container.partition("/")
+    proto = proto or "tcp"
+    if proto.lower() not in ("tcp", "udp", "sctp"):
+        raise EtageError(f'invalid port: "{text}": invalid proto: {proto}')
+    start_text, dash, end_text = port.partition("-")
+    try:
+        start = int(start_text)
+        end = int(end_text) if dash and end_text != start_text else start
+    except ValueError:
+        raise EtageError(f"invalid containerPort: {port}") from None
+    if not (0 <= start <= end <= 65535):
+        raise EtageError(f"invalid containerPort: {port}")
+    return [f"{n}/{proto.lower()}" for n in range(start, end + 1)]
+
+
+def _healthcheck_text(h: ins.Healthcheck) -> str:
+    """Go's %+v of the HealthcheckConfig struct, as BuildKit writes it in the history."""
+    durations = (
+        ("Interval", h.interval), ("Timeout", h.timeout),
+        ("StartPeriod", h.start_period), ("StartInterval", h.start_interval),
+    )  # fmt: skip
+    fields = [f"Test:{go_value_list(h.test)}"]
+    fields += [f"{name}:{go_duration(round((value or 0) * 1e9))}" for name, value in durations]
+    fields.append(f"Retries:{h.retries or 0}")
+    return "{" + " ".join(fields) + "}"
 
 
 def _healthcheck(h: ins.Healthcheck) -> dict[str, Any]:
