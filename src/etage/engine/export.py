@@ -155,8 +155,19 @@ def compressed_manifest(
     session: BuildSession, image: BuiltImage, compression: str, *, docker: bool = False
 ) -> tuple[Descriptor, bytes]:
     """The image with every layer compressed (each layer compressed once, remembered)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     store = session.store
-    layers = tuple(with_compression(store, d, compression, docker=docker) for d in image.layers)
+
+    def one(desc: Descriptor) -> Descriptor:
+        return with_compression(store, desc, compression, docker=docker)
+
+    # Several layers at once (compression runs outside the GIL): a big layer does not
+    # hold up the small ones, and each gzip stream is itself made of parallel blocks.
+    workers = max(1, min(len(image.layers), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="etage-compress") as pool:
+        layers = tuple(pool.map(one, image.layers))
     manifest = Manifest(image.config, layers)
     if docker:
         manifest = manifest.as_docker()
