@@ -564,7 +564,7 @@ def build(
         target=target,
         build_args=dict(build_args or {}),
         tags=tuple(tags),
-        outputs=tuple(parse_output(o) for o in outputs),
+        outputs=tuple(parse_output(o, tuple(tags)) for o in outputs),
         labels=dict(labels or {}),
         no_cache=no_cache,
         no_cache_filter=tuple(no_cache_filter),
@@ -579,6 +579,8 @@ def build(
         metadata_file=Path(metadata_file) if metadata_file else None,
     )
     listener = listener or ignore
+    if options.iidfile is not None:  # as buildx: no stale digest if this build fails
+        options.iidfile.unlink(missing_ok=True)
     if not explain_cache:
         options = _with_replay_key(options, source, data)
         if options.replay_key is not None:
@@ -641,7 +643,7 @@ def _replay(options: BuildOptions, source: Source, listener: Listener) -> BuildR
     from etage.oci.root import default_root
 
     started = time.monotonic()
-    root = str(options.root or default_root())
+    root = os.path.abspath(options.root or default_root())
     doc = replay.lookup(root, options.replay_key or "")
     if doc is None:
         return None

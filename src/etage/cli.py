@@ -300,8 +300,11 @@ def build(
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--label")
         label_map[key] = value
     all_outputs = list(outputs)
-    if push and tags:
+    if push:
+        if not tags:
+            raise UsageError("tag is needed when pushing to registry", hint="add -t REPO:TAG")
         all_outputs.append("type=image,name=" + ";".join(tags) + ",push=true")
+    quiet = quiet or progress == "quiet"
     listener = make_listener("quiet" if quiet else progress)
     try:
         result = api.build(
@@ -312,6 +315,10 @@ def build(
             iidfile=iidfile, metadata_file=metadata_file, listener=listener,
             explain_cache=explain_cache,
         )  # fmt: skip
+    except EtageError as exc:
+        if not isinstance(exc, UsageError):
+            exc.exit_status = 1  # every failed build is status 1, as docker build's
+        raise
     finally:
         if listener is not None:
             listener.close()

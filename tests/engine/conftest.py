@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.registry_fixtures import registry  # the real registry on 127.0.0.1 (push, --pull)
 
 import etage
 from etage.engine.run import BuildResult
 from etage.events import Event
 from etage.oci.store import ContentStore
 from etage.testing import busybox_image
+
+__all__ = ["registry"]
 
 BASE = "localhost/busybox:1"
 PASSWD_EXTRA = "alice:x:1000:1000:Alice:/home/alice:/bin/sh\n"

@@ -79,15 +79,20 @@ class BaseResolver:
             return image
 
     def _resolve(self, name: str) -> BaseImage:
-        if name == SCRATCH and name not in self.named:
+        if name == SCRATCH and self._named(name) is None:
             return BaseImage(SCRATCH, None, None, (), ())
         local, pulled = self._local_image(name)
         image = self._unpacked(name, local)
         return replace(image, fetched=pulled or image.fetched)
 
+    def _named(self, name: str) -> object | None:
+        from etage.engine.options import context_name
+
+        return self.named.get(name) or self.named.get(context_name(name))
+
     def _local_image(self, name: str) -> tuple[LocalImage, bool]:
         """The image, and whether it had to be fetched."""
-        named = self.named.get(name)
+        named = self._named(name)
         if named is not None:
             kind = getattr(named, "kind", "")
             value = getattr(named, "value", "")

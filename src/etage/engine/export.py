@@ -175,8 +175,13 @@ def compressed_manifest(
     return Descriptor(manifest.media_type, store.write_bytes(data), len(data)), data
 
 
-def write_outputs(session: BuildSession, image: BuiltImage, tags: tuple[str, ...]) -> list[str]:
-    """Tag in the store, and write each requested output. Returns the names given."""
+def write_outputs(
+    session: BuildSession, image: BuiltImage, tags: tuple[str, ...]
+) -> tuple[list[str], Descriptor]:
+    """Tag in the store, and write each requested output. Returns the names given and
+    the digest to report: the manifest pushed, else the store's when -t names it, else
+    the one written to an OCI archive (its layers are compressed: another manifest than
+    the store's), as buildx reports the image it exported."""
     from etage import transfer
 
     store = session.store
@@ -184,7 +189,8 @@ def write_outputs(session: BuildSession, image: BuiltImage, tags: tuple[str, ...
     names: list[str] = []
     outputs = list(options.outputs)
     image_outputs = [o for o in outputs if o.type == "image"]
-    all_tags = list(tags) + [n for o in image_outputs for n in o.names]
+    all_tags = list(dict.fromkeys([*tags, *(n for o in image_outputs for n in o.names)]))
+    reported = image.manifest
     for tag in all_tags:
         name = str(parse_reference(tag))
         store.set_ref(name, image.manifest.digest, image.manifest.media_type, image.manifest.size)
@@ -198,6 +204,7 @@ def write_outputs(session: BuildSession, image: BuiltImage, tags: tuple[str, ...
                 output.compression if output.compression != "none" else "gzip",
                 docker=not output.oci_mediatypes,
             )
+            reported = desc
             client = session.bases.client_factory()
             with store.lease():
                 for name in output.names:
@@ -205,15 +212,17 @@ def write_outputs(session: BuildSession, image: BuiltImage, tags: tuple[str, ...
                     session.emit(Message("info", f"pushed {name} ({desc.digest})"))
         elif output.type in ("oci", "docker"):
             out_names = list(names) or None
-            _write_archive(
+            written = _write_archive(
                 session, image, output.type, output.dest or "-", output.compression, out_names
             )
+            if output.type == "oci" and not tags and reported is image.manifest:
+                reported = written  # the store is no output here: name the archive's
         elif output.type == "local":
             _write_local(session, image, Path(output.dest or "."))
         session.emit(
             Message("info", f"exported {output.type} in {time.monotonic() - started:.1f}s")
         )
-    return names
+    return names, reported
 
 
 def _write_archive(  # noqa: PLR0917
@@ -223,7 +232,8 @@ def _write_archive(  # noqa: PLR0917
     dest: str,
     compression: str,
     names: list[str] | None,
-) -> None:
+) -> Descriptor:
+    """Write the archive; the descriptor of the manifest in it."""
     import sys
 
     from etage import transfer
@@ -235,6 +245,7 @@ def _write_archive(  # noqa: PLR0917
     target = sys.stdout.buffer if dest == "-" else Path(dest)
     with session.store.lease():
         transfer.save(session.store, [str(desc.digest)], target, fmt=kind, names=names or [])
+    return desc
 
 
 def _write_local(session: BuildSession, image: BuiltImage, dest: Path) -> None:

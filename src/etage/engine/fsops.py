@@ -27,6 +27,7 @@ from etage.dockerfile.convert import chomp_heredoc
 from etage.dockerfile.lexer import parse_heredoc_word
 from etage.engine.history import run_command_string, timestamp
 from etage.engine.mounts import RunMount, parse_run_mount
+from etage.engine.options import find_context
 from etage.engine.result import StepResult
 from etage.engine.state import LayerRef, StageState
 from etage.errors import EtageError
@@ -484,14 +485,13 @@ def _source_root(
     s = b.s
     if not name:
         return s.context_dir, "context", False, s.ignore
-    named = {c.name: c for c in s.options.build_contexts}
     index = _stage_index(b, name)
     if index is not None:
         result = s.stage_result(index)
         # Not the stage's key: what is read is named by the content checksum, so a COPY
         # --from hits when the copied files are unchanged, whatever else the stage did.
         return _view(b, result.snapshot, stack), "stage", True, None
-    context = named.get(name)
+    context = find_context(s.options.build_contexts, name)
     if context is not None and context.kind == "local":
         return Path(context.value), f"context:{context.value}", False, None
     base = s.bases.resolve(name)

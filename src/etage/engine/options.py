@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etage.errors import UsageError
+from etage.errors import EtageError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +79,10 @@ class BuildOptions:
     replay_files: tuple[tuple[str, str | None], ...] = ()
 
 
-def parse_output(spec: str) -> Output:
+def parse_output(spec: str, tags: tuple[str, ...] = ()) -> Output:
     """`type=oci,dest=x.tar`, `type=local,dest=dir`, `type=image,name=r/x:t,push=true`,
-    or a bare path (`-o dir` means type=local, as buildx)."""
+    or a bare path (`-o dir` means type=local, as buildx). An image output without a
+    name takes the -t `tags`, as buildx's does."""
     if "=" not in spec.split(",", 1)[0]:
         return Output("local", dest=spec)
     fields: dict[str, str] = {}
@@ -119,6 +120,8 @@ def parse_output(spec: str) -> Output:
         raise UsageError(f"output type={kind} needs dest=FILE (or dest=- for standard output)")
     if kind == "local" and not dest:
         raise UsageError("output type=local needs dest=DIRECTORY")
+    if kind == "image" and not names:
+        names = tuple(tags)
     if kind == "image" and push and not names:
         raise UsageError("output type=image,push=true needs name=REGISTRY/REPO:TAG (or -t)")
     return Output(
@@ -148,6 +151,26 @@ def parse_secret(spec: str) -> Secret:
     if "src" in fields:
         return Secret(sid, src=Path(fields["src"]))
     return Secret(sid, env=fields.get("env", sid))
+
+
+def context_name(name: str) -> str:
+    """How BuildKit matches a FROM or --from name with a named context (dockerui's
+    NamedContext): the familiar form of the reference without ":latest", so
+    `FROM docker.io/library/node:latest` finds `--build-context node=...`."""
+    from etage.reference import parse_reference
+
+    try:
+        return parse_reference(name).familiar().removesuffix(":latest")
+    except EtageError:
+        return name
+
+
+def find_context(contexts: tuple[NamedContext, ...], name: str) -> NamedContext | None:
+    key = context_name(name)
+    for context in contexts:
+        if context.name in (key, name):
+            return context
+    return None
 
 
 def parse_build_context(spec: str) -> NamedContext:

@@ -21,6 +21,7 @@ from etage.engine.session import BuildSession
 from etage.engine.solver import solve
 from etage.errors import EtageError
 from etage.events import BuildDone, BuildStarted, Listener, Message, ignore
+from etage.oci.model import Descriptor
 from etage.oci.store import ContentStore
 from etage.plan.graph import PlanOptions, build_plan
 from etage.platforms import Platform, host
@@ -128,9 +129,9 @@ def build(
         with store.lease():
             result = solve(session)
             image = assemble(session, result, dict(options.labels))
-            given = write_outputs(session, image, options.tags)
+            given, reported = write_outputs(session, image, options.tags)
         stages = _stage_summaries(session, image)
-        metadata = _metadata(image, given)
+        metadata = _metadata(image, given, reported)
         if options.replay_key is not None and session.replayable and not explain:
             _record_replay(session, started_ns, image, given, stages, metadata)
     finally:
@@ -141,11 +142,11 @@ def build(
         stat_cache.close()
         store.close()
     if options.iidfile is not None:
-        options.iidfile.write_text(str(image.manifest.digest))
+        options.iidfile.write_text(str(reported.digest))
     if options.metadata_file is not None:
         options.metadata_file.write_text(json.dumps(metadata, indent=2) + "\n")
     duration = time.monotonic() - started
-    listener(BuildDone(str(image.manifest.digest), duration, tuple(given)))
+    listener(BuildDone(str(reported.digest), duration, tuple(given)))
     if plan.unused_build_args:
         listener(
             Message(
@@ -154,7 +155,7 @@ def build(
             )
         )
     return BuildResult(
-        str(image.manifest.digest), str(image.config.digest), tuple(given), tuple(stages),
+        str(reported.digest), str(image.config.digest), tuple(given), tuple(stages),
         duration, metadata, _plan=plan, _image=image,
     )  # fmt: skip
 
@@ -174,11 +175,11 @@ def _stage_summaries(session: BuildSession, image: BuiltImage) -> list[StageSumm
     return stages
 
 
-def _metadata(image: BuiltImage, given: list[str]) -> dict[str, Any]:
+def _metadata(image: BuiltImage, given: list[str], reported: Descriptor) -> dict[str, Any]:
     return {
-        "containerimage.digest": str(image.manifest.digest),
+        "containerimage.digest": str(reported.digest),
         "containerimage.config.digest": str(image.config.digest),
-        "containerimage.descriptor": image.manifest.to_json(),
+        "containerimage.descriptor": reported.to_json(),
         "image.name": ",".join(given),
     }
 

@@ -177,7 +177,9 @@ class Ingest:
 
 class ContentStore:
     def __init__(self, root: Path | str | None = None) -> None:
-        self.root = Path(root) if root is not None else default_root()
+        # Absolute: paths under the root are handed to runc, which resolves relative
+        # ones against its bundle directory.
+        self.root = Path(os.path.abspath(root)) if root is not None else default_root()
         self.blobs_dir = self.root / "blobs"
         self.ingest_dir = self.root / "ingest"
         try:

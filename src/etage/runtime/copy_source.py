@@ -116,6 +116,7 @@ class SourceTree:
         except OSError as exc:
             raise CopyError(f"cannot open the copy source {self.path}: {exc.strerror}") from exc
         self.ignore = ignore if ignore else None
+        self.from_context = ignore is not None  # the build context (even with no patterns)
 
     def close(self) -> None:
         self.root.close()
@@ -195,7 +196,7 @@ class SourceTree:
             shown = "/" + "/".join(parts)
             raise CopyError(
                 f'"{shown}" not found: not found',
-                hint=_missing_hint(path, shown, self.ignore is not None),
+                hint=_missing_hint(path, shown, self.from_context),
             )
         return Match(path, tuple(parts), st)
 
@@ -344,11 +345,11 @@ def get_xattr(entry: int | str, attr: str) -> bytes:
     return os.getxattr(entry, attr, follow_symlinks=False)
 
 
-def _missing_hint(path: str, shown: str, has_ignore: bool) -> str:
-    where = "the build context" if has_ignore else "the source"
+def _missing_hint(path: str, shown: str, from_context: bool) -> str:
+    where = "the build context" if from_context else "the source"
     if shown != path:
         return f"{path} leads to {shown}, which is not in {where} (or is excluded by .dockerignore)"
-    if has_ignore:
+    if from_context:
         return f"{path} is not in the build context, or .dockerignore excludes it"
     return f"{path} does not exist in the stage or image it is copied from"
 
