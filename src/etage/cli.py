@@ -276,7 +276,12 @@ _platform_option = click.option(
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image digest.")
 @click.option("--iidfile", metavar="FILE", help="Write the image digest to FILE.")
 @click.option("--metadata-file", metavar="FILE", help="Write build metadata (JSON) to FILE.")
-@click.option("--jobs", type=int, default=0, help="Stages built in parallel (default: CPUs).")
+@click.option(
+    "--jobs",
+    type=int,
+    default=0,
+    help="At most N stages at once (default: every ready stage, as BuildKit).",
+)
 @click.option(
     "--explain-cache", is_flag=True, help="Say for each step why it hit or missed the cache."
 )

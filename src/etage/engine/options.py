@@ -67,7 +67,7 @@ class BuildOptions:
     platform: str | None = None
     secrets: tuple[Secret, ...] = ()
     build_contexts: tuple[NamedContext, ...] = ()
-    jobs: int = 0  # parallel stages; 0 = the number of CPUs
+    jobs: int = 0  # parallel stages; 0 = no bound (every ready stage runs, as BuildKit)
     root: Path | None = None  # the store
     insecure_registries: tuple[str, ...] = ()
     source_date_epoch: int | None = None

@@ -3,7 +3,6 @@ stages it uses are done, never more than `jobs` at once."""
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -21,7 +20,9 @@ def solve(session: BuildSession) -> StageResult:
     for i, ds in deps.items():
         for d in ds:
             users[d].add(i)
-    jobs = session.options.jobs or os.cpu_count() or 2
+    # By default every stage that is ready runs, as BuildKit runs them (a stage waiting
+    # on the network or a sleep needs no CPU); --jobs bounds them.
+    jobs = session.options.jobs or len(needed)
     futures: dict[int, Future[StageResult]] = {i: Future() for i in needed}
     session.results = futures
     lock = threading.Lock()
