@@ -1,8 +1,8 @@
 # The two commands of the README's Quick start.
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-build clean
 
 demo:
-	@scripts/setup.sh
+	@scripts/setup.sh demo
 	@scripts/demo.sh
 
 test:
@@ -19,6 +19,16 @@ bench:
 	.venv/bin/python bench/bench_context_walk.py
 	.venv/bin/python bench/bench_compress.py
 	.venv/bin/python bench/bench_pull.py
+
+# etage vs BuildKit (dockerd 20.10, started privately) and buildah if installed: the
+# node-ts-api example, N independent stages, a 2 GB layer. Root; about 30 minutes.
+bench-build:
+	@scripts/setup.sh test
+	@command -v debootstrap >/dev/null || (apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null)
+	.venv/bin/python bench/make_bases.py
+	.venv/bin/python bench/bench_build.py
+	.venv/bin/python bench/bench_stages.py
+	.venv/bin/python bench/bench_big_layer.py
 
 clean:
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

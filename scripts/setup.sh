@@ -1,6 +1,7 @@
 #!/bin/sh
 # Set up etage in ./.venv on a fresh Debian 12 machine (root, no Docker).
 #   scripts/setup.sh          the tool only
+#   scripts/setup.sh demo     the tool and what the demo build needs (runc, debootstrap)
 #   scripts/setup.sh test     the tool, the test dependencies and test data
 set -eu
 cd "$(dirname "$0")/.."
@@ -8,6 +9,12 @@ cd "$(dirname "$0")/.."
 need_apt=""
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || need_apt="$need_apt python3"
 python3 -m venv --help >/dev/null 2>&1 || need_apt="$need_apt python3-venv"
+if [ "${1:-}" = demo ]; then
+    # RUN steps go through runc; the demo's base images are made with debootstrap.
+    for pkg in runc debootstrap; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need_apt="$need_apt $pkg"
+    done
+fi
 if [ "${1:-}" = test ]; then
     # Real components the tests run: a registry server, skopeo and umoci as second
     # implementations, dockerd to load and run what etage writes, busybox for base images.
@@ -24,10 +31,12 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-stamp=".venv/.etage-installed-$(sha256sum pyproject.toml | cut -c1-16)-${1:-tool}"
+mode=${1:-tool}
+if [ "$mode" = demo ]; then mode=tool; fi
+stamp=".venv/.etage-installed-$(sha256sum pyproject.toml | cut -c1-16)-$mode"
 if [ ! -e "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-    if [ "${1:-}" = test ]; then
+    if [ "$mode" = test ]; then
         .venv/bin/python -m pip install -q -e '.[test]'
     else
         .venv/bin/python -m pip install -q -e .
