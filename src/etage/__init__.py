@@ -5,9 +5,9 @@ The public API is re-exported here and loaded lazily, so `etage --help` stays fa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from etage.version import __version__
+
+TYPE_CHECKING = False  # not typing's: `import etage` must not load typing (fast path)
 
 __all__ = [
     "BuildPlan",
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from etage.plan.model import BuildPlan
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

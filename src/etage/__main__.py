@@ -1,3 +1,3 @@
-from etage.cli import main
+from etage.entry import main
 
 main()

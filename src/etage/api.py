@@ -595,8 +595,6 @@ def build(
 
 def _with_replay_key(options: BuildOptions, source: Source, data: bytes) -> BuildOptions:
     """Options carrying the replay fingerprint, if this request can be replayed at all."""
-    import hashlib
-
     from etage.cache import replay
 
     if (
@@ -609,27 +607,23 @@ def _with_replay_key(options: BuildOptions, source: Source, data: bytes) -> Buil
         return options
     context = os.path.realpath(source.context)
     dockerfile = os.path.realpath(source.dockerfile)
-    ignore_files = [dockerfile + ".dockerignore", os.path.join(context, ".dockerignore")]
-    request = {
-        "context": context,
-        "dockerfile": dockerfile,
-        "display": source.display_name,
-        "target": options.target,
-        "build_args": dict(options.build_args),
-        "tags": list(options.tags),
-        "outputs": [[o.type, list(o.names)] for o in options.outputs],
-        "labels": dict(options.labels),
-        "platform": options.platform,
-        "secrets": [[s.id, str(s.src) if s.src else None, s.env] for s in options.secrets],
-        "secret_env": [s.env for s in options.secrets if s.env and s.env in os.environ],
-        "contexts": [[c.name, c.kind, c.value] for c in options.build_contexts],
-        "epoch": options.source_date_epoch,
-        "epoch_env": os.environ.get("SOURCE_DATE_EPOCH"),
-        "insecure": list(options.insecure_registries),
-    }
-    files: list[tuple[str, str | None]] = [(dockerfile, hashlib.sha256(data).hexdigest())]
-    files += [(f, replay.file_hash(f)) for f in ignore_files]
-    return replace(options, replay_key=replay.fingerprint(request), replay_files=tuple(files))
+    key = replay.request_fingerprint(
+        context=context,
+        dockerfile=dockerfile,
+        display=source.display_name,
+        target=options.target,
+        build_args=dict(options.build_args),
+        tags=list(options.tags),
+        outputs=[[o.type, list(o.names)] for o in options.outputs],
+        labels=dict(options.labels),
+        platform=options.platform,
+        secrets=[[s.id, str(s.src) if s.src else None, s.env] for s in options.secrets],
+        contexts=[[c.name, c.kind, c.value] for c in options.build_contexts],
+        epoch=options.source_date_epoch,
+        insecure=list(options.insecure_registries),
+    )
+    files = tuple(replay.input_files(context, dockerfile, data))
+    return replace(options, replay_key=key, replay_files=files)
 
 
 def _replay(options: BuildOptions, source: Source, listener: Listener) -> BuildResult | None:

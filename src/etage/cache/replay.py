@@ -26,11 +26,60 @@ import hashlib
 import json
 import os
 import sqlite3
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported on the fast path
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSION = 1
 RACY_SECONDS = 2.0
 SCHEMA = "CREATE TABLE IF NOT EXISTS replays (fingerprint TEXT PRIMARY KEY, doc BLOB NOT NULL)"
+
+
+def request_fingerprint(
+    *,
+    context: str,
+    dockerfile: str,
+    display: str,
+    target: str | None,
+    build_args: dict[str, str],
+    tags: list[str],
+    outputs: list[list[Any]],
+    labels: dict[str, str],
+    platform: str | None,
+    secrets: list[list[str | None]],
+    contexts: list[list[str]],
+    epoch: int | None,
+    insecure: list[str],
+) -> str:
+    """The key of a build request (the API and the CLI's fast path both call this, so
+    the same request has the same key however it came). `context` and `dockerfile` are
+    real paths; `secrets` are [id, src, env]."""
+    return fingerprint(
+        {
+            "context": context,
+            "dockerfile": dockerfile,
+            "display": display,
+            "target": target,
+            "build_args": build_args,
+            "tags": tags,
+            "outputs": outputs,
+            "labels": labels,
+            "platform": platform,
+            "secrets": secrets,
+            "secret_env": [env for _, _, env in secrets if env and env in os.environ],
+            "contexts": contexts,
+            "epoch": epoch,
+            "epoch_env": os.environ.get("SOURCE_DATE_EPOCH"),
+            "insecure": insecure,
+        }
+    )
+
+
+def input_files(context: str, dockerfile: str, data: bytes) -> list[tuple[str, str | None]]:
+    """The files a request reads before any step: the Dockerfile (`data` are its bytes)
+    and both places of a .dockerignore, with their hashes (None: absent)."""
+    ignores = [dockerfile + ".dockerignore", os.path.join(context, ".dockerignore")]
+    return [(dockerfile, hashlib.sha256(data).hexdigest())] + [(f, file_hash(f)) for f in ignores]
 
 
 def fingerprint(request: dict[str, Any]) -> str:
