@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import sqlite3
+
 TYPE_CHECKING = False  # typing is not imported on the fast path
 if TYPE_CHECKING:
     from typing import Any

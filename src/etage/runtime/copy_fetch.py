@@ -16,11 +16,9 @@ corporate proxy's CA installed on the host works.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import os
 import posixpath
-import ssl
 import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +28,8 @@ from etage.runtime.copy_source import CopyError
 from etage.version import __version__
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 __all__ = ["download", "is_git_source", "is_url", "url_filename"]
@@ -74,8 +74,16 @@ def _parse_checksum(text: str) -> tuple[str, str]:
     return algorithm, value
 
 
+def _ssl_context() -> ssl.SSLContext:
+    import ssl
+
+    return ssl.create_default_context()
+
+
 def _http_time(text: str) -> int | None:
     """Go's `http.ParseTime` (RFC 1123, RFC 850, asctime), in nanoseconds since the epoch."""
+    import email.utils  # here: only downloads need it, and it is slow to import
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):
@@ -110,7 +118,7 @@ def download(
     owned = client is None
     if client is None:
         client = httpx.Client(
-            verify=ssl.create_default_context(),
+            verify=_ssl_context(),
             follow_redirects=True,
             timeout=httpx.Timeout(60.0, connect=30.0),
             headers={"User-Agent": f"etage/{__version__}"},
