@@ -524,3 +524,47 @@ def _running(marker: str) -> bool:
         if marker.encode() in cmdline and "State:\tZ" not in status:
             return True
     return False
+
+
+def test_two_builds_at_once_in_one_store(builder: Builder, tmp_path: Path) -> None:
+    """Two etage processes build in the same store at the same time: both succeed, the
+    store verifies, nothing is left mounted, and each rebuild is fully cached."""
+    etage = Path(sys.executable).with_name("etage")
+    procs = []
+    for name in ("one", "two"):
+        ctx = tmp_path / name
+        ctx.mkdir()
+        (ctx / "shared.txt").write_text("shared\n")
+        (ctx / "Dockerfile").write_text(
+            f"FROM {BASE}\nCOPY shared.txt /\nRUN sleep 0.5 && cat /shared.txt > /s\n"
+            f"RUN echo {name} > /name\n"
+        )
+        procs.append(
+            subprocess.Popen(
+                [etage, "--root", builder.root, "build", "-q", "-t", f"app:{name}", ctx],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    store = builder.store()
+    try:
+        for name in ("one", "two"):
+            assert str(resolve_local(store, f"app:{name}").descriptor.digest) in "".join(
+                out for out, _ in outs
+            )
+    finally:
+        store.close()
+    verify = subprocess.run(
+        [etage, "--root", builder.root, "verify"], capture_output=True, text=True, check=False
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert mounts(builder.root) == []
+    assert list((builder.root / "snapshots" / "tmp").glob("*")) == []
+    import etage.api
+
+    for name in ("one", "two"):
+        again = etage.api.build(tmp_path / name, root=builder.root, tags=[f"app:{name}"])
+        assert all(cached(again).values()), cached(again)
