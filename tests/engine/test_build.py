@@ -541,14 +541,14 @@ def test_two_builds_at_once_in_one_store(builder: Builder, tmp_path: Path) -> No
         )
         procs.append(
             subprocess.Popen(
-                [etage, "--root", builder.root, "build", "-q", "-t", f"app:{name}", ctx],
+                [etage, "--debug", "--root", builder.root, "build", "-q", "-t", f"app:{name}", ctx],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
         )
     outs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(e for _, e in outs)
     store = builder.store()
     try:
         for name in ("one", "two"):

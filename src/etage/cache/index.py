@@ -21,6 +21,7 @@ from typing import Any
 
 from etage.cache import replay
 from etage.cache.keys import CacheKey
+from etage.oci.sqlite_wal import use_wal
 
 
 class CacheIndex:
@@ -28,7 +29,7 @@ class CacheIndex:
         self.path = root / "cache.db"
         self._lock = threading.Lock()
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        use_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(
             "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, snapshot TEXT NOT NULL,"

@@ -32,6 +32,7 @@ from typing import BinaryIO
 from etage.errors import EtageError
 from etage.oci.digest import Digest
 from etage.oci.root import default_root
+from etage.oci.sqlite_wal import use_wal
 
 CHUNK = 1 << 20
 
@@ -272,7 +273,7 @@ class ContentStore:
             db = sqlite3.connect(
                 self.root / "refs.db", timeout=30, isolation_level=None, check_same_thread=False
             )
-            db.execute("PRAGMA journal_mode=WAL")
+            use_wal(db)
             db.execute("PRAGMA synchronous=FULL")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS refs (name TEXT PRIMARY KEY, digest TEXT NOT NULL,"

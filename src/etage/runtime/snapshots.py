@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from etage.oci.sqlite_wal import use_wal
 from etage.runtime.snapshot_scratch import Scratch, SnapshotError, lock_if_dead, remove_tree
 
 __all__ = [
@@ -151,7 +152,7 @@ class SnapshotStore:
         db = sqlite3.connect(
             self.dir / "snapshots.db", timeout=30, isolation_level=None, check_same_thread=False
         )
-        db.execute("PRAGMA journal_mode=WAL")
+        use_wal(db)
         db.execute("PRAGMA foreign_keys=ON")
         db.execute(
             "CREATE TABLE IF NOT EXISTS snapshots ("

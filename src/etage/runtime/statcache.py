@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from etage.oci.sqlite_wal import is_busy, use_wal
+
 __all__ = ["HASH_HEX", "KEY", "RACY_NS", "StatCache", "StatKey", "now_ns", "stat_key"]
 
 StatKey = bytes  # size, mtime_ns, ctime_ns, inode, device, packed (see `stat_key`)
@@ -63,14 +65,14 @@ class StatCache:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
+                use_wal(db)
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(_SCHEMA)
                 db.commit()
                 return db
-            except sqlite3.DatabaseError:
-                if attempt:
-                    return None
+            except sqlite3.DatabaseError as exc:
+                if attempt or is_busy(exc):
+                    return None  # busy for 30 s: build without the stat cache
                 # a damaged file: keep it for inspection, start a new one
                 for suffix in ("", "-wal", "-shm"):
                     damaged = Path(f"{path}{suffix}")
