@@ -346,7 +346,9 @@ class RuncExecutor:
         finally:
             if proc is not None and proc.poll() is None:
                 self._kill(proc, runtime, cid)
-            if proc is not None:
+            # `runc run` removes its container when it exits; a delete is needed only if
+            # its state is still there (runc itself was killed): that saves a process per RUN.
+            if proc is not None and (state / cid).exists():
                 subprocess.run(
                     [*runtime, "delete", "--force", cid], capture_output=True, check=False
                 )
