@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,9 +108,11 @@ def test_kill_9_during_pulls_then_the_next_pull_completes(
     ref = f"{registry.host}/kill/big:1"
     root = tmp_path / "root"
     interrupted = 0
-    for delay in (0.3, 0.5, 0.7, 0.9, 1.2, 1.6, 2.1, 2.7):
-        if interrupted >= 2 or ContentStore(root).get_ref(ref) is not None:
+    for delay in (0.15, 0.25, 0.35, 0.5, 0.7, 0.9, 1.2, 1.6, 2.1, 2.7):
+        if interrupted >= 2:
             break
+        if root.exists() and ContentStore(root).get_ref(ref) is not None:
+            shutil.rmtree(root)  # that pull finished before the kill: start over
         proc = subprocess.Popen(
             [sys.executable, "-m", "etage", "--root", str(root), "pull", "-q", ref],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
