@@ -71,7 +71,11 @@ def test_prune_waits_for_a_running_build(builder: Builder) -> None:
 
     thread = threading.Thread(target=build)
     thread.start()
-    time.sleep(0.8)  # the RUN is sleeping: the build holds its lease
+    deadline = time.monotonic() + 30
+    while not any("RUN sleep" in str(getattr(e, "text", "")) for e in list(builder.events)):
+        assert time.monotonic() < deadline, "the RUN never started"
+        time.sleep(0.02)
+    # the RUN is sleeping: the build holds its lease
     etage.api.prune_build_cache(root=builder.root)
     done["prune"] = time.monotonic()
     thread.join()
