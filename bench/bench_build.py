@@ -50,6 +50,7 @@ Runs as root (dockerd, runc, mounts); everything it starts is stopped on exit or
 
 from __future__ import annotations
 
+import abc
 import argparse
 import json
 import math
@@ -139,7 +140,9 @@ def edit_app(app: Path) -> None:
 # ---- the tools ---------------------------------------------------------------------------------
 
 
-class Tool:
+class Tool(abc.ABC):
+    """One builder under test (etage, BuildKit, buildah)."""
+
     name = ""
 
     def __init__(self, work: Path, logs: Path, layouts: dict[str, Path]) -> None:
@@ -149,22 +152,24 @@ class Tool:
         self.layouts = layouts
         self.extra: dict[str, list[float]] = {}
 
-    def setup(self) -> None: ...
+    def setup(self) -> None:  # noqa: B027 - an optional hook
+        """Start what the tool needs (a daemon), once."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - an optional hook
         """Forget every build: the next one is cold (bases stay)."""
 
-    def build(self, ctx: Path, dockerfile: str, tag: str, label: str) -> bl.Result:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def build(self, ctx: Path, dockerfile: str, tag: str, label: str) -> bl.Result: ...
 
-    def docker_archive(self, tag: str, dest: Path) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def docker_archive(self, tag: str, dest: Path) -> None: ...
 
     def native_compressed(self, ctx: Path, dockerfile: str, tag: str) -> int | None:
         """The tool's own compressed layer bytes (what a push sends), if it can tell."""
         return None
 
-    def close(self) -> None: ...
+    def close(self) -> None:  # noqa: B027 - an optional hook
+        """Stop what setup() started."""
 
 
 class Etage(Tool):

@@ -77,3 +77,24 @@ def builder(base_store: Path, tmp_path: Path) -> Builder:
 def cached(result: BuildResult) -> dict[str, bool]:
     """Step text -> was it a cache hit (for steps that can be cached)."""
     return {f"[{s.step.split('#')[0]}] {s.text}": s.cached for s in result.steps}
+
+
+def mounts(root: Path) -> list[str]:
+    """The mounts below this test's store (other tests run in parallel)."""
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if str(root) in line]
+
+
+def process_alive(marker: str) -> bool:
+    """Whether a process whose command line holds `marker` is alive (not a zombie)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and "State:\tZ" not in status:
+            return True
+    return False

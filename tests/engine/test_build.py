@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.engine.conftest import BASE, Builder, cached
+from tests.engine.conftest import BASE, Builder, cached, mounts, process_alive
 
 from etage.engine.fsops import StepFailed
 from etage.errors import EtageError
@@ -36,12 +36,6 @@ ENV GREETING=hi
 COPY --from=builder /src/out.txt /srv/
 CMD ["cat", "/srv/out.txt"]
 """
-
-
-def mounts(root: Path) -> list[str]:
-    """The mounts below this test's store (other tests run in parallel)."""
-    with open("/proc/self/mountinfo") as f:
-        return [line for line in f if str(root) in line]
 
 
 def test_multistage_build_runs_steps_then_a_noop_rebuild_hits_everything(
@@ -497,33 +491,18 @@ def test_kill_9_mid_run_leaves_nothing_running_and_a_usable_store(builder: Build
             if b"RUN sleep 300" in line:
                 break
         deadline = time.monotonic() + 10
-        while not _running(marker) and time.monotonic() < deadline:
+        while not process_alive(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _running(marker), "the RUN never started"
+        assert process_alive(marker), "the RUN never started"
         proc.kill()
         proc.wait()
-    assert _running(marker)  # runc's container outlives a kill -9 of etage...
+    assert process_alive(marker)  # runc's container outlives a kill -9 of etage...
     # ...until the next build, which kills it, removes its working tree and goes on
     result = builder.build(f"FROM {BASE}\nRUN echo a > /a\n")
     assert all(cached(result).values())
-    assert not _running(marker)
+    assert not process_alive(marker)
     assert mounts(builder.root) == []
     assert list((builder.root / "snapshots" / "tmp").glob("*")) == []
-
-
-def _running(marker: str) -> bool:
-    """Whether a process whose command line holds `marker` is alive (not a zombie)."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and "State:\tZ" not in status:
-            return True
-    return False
 
 
 def test_two_builds_at_once_in_one_store(builder: Builder, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.engine.conftest import BASE, Builder
+from tests.engine.conftest import BASE, Builder, mounts, process_alive
 from tests.registry_fixtures import RegistryServer, skopeo
 
 from etage.platforms import host
@@ -153,11 +153,6 @@ def in_pty(argv: list[str], timeout: float = 120) -> tuple[int, str]:
 def screen_lines(raw: str) -> list[str]:
     text = ANSI.sub("", raw)
     return [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
-
-
-def mounts(root: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line for line in f if str(root) in line]
 
 
 def store_state(root: Path) -> dict[str, Any]:
@@ -688,20 +683,6 @@ def test_build_context_name_matches_from_as_buildkit_normalizes_it(
 # ---- Ctrl-C ----------------------------------------------------------------------------------
 
 
-def _alive(marker: str) -> bool:
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and "State:\tZ" not in status:
-            return True
-    return False
-
-
 def _our_runs(root: Path) -> list[Path]:
     """The runc bundle directories of RUNs whose root filesystem is in this store."""
     base = Path("/run/etage/runc")
@@ -736,10 +717,10 @@ def test_ctrl_c_during_a_run_stops_quickly_and_leaves_nothing(builder: Builder) 
             if f"started-{marker}".encode() in line and b"RUN" not in line:
                 break
         deadline = time.monotonic() + 10
-        while not (_alive(marker) and runs) and time.monotonic() < deadline:
+        while not (process_alive(marker) and runs) and time.monotonic() < deadline:
             runs = _our_runs(builder.root)
             time.sleep(0.05)
-        assert _alive(marker) and runs, b"".join(output).decode()
+        assert process_alive(marker) and runs, b"".join(output).decode()
         assert all((run / "state").is_dir() for run in runs)
         sent = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
@@ -757,7 +738,7 @@ def test_ctrl_c_during_a_run_stops_quickly_and_leaves_nothing(builder: Builder) 
     assert elapsed < 5, elapsed
     assert text.rstrip().endswith("interrupted") and "Traceback" not in text
     # no container, no bundle, no mount, no scratch directory
-    assert not _alive(marker)
+    assert not process_alive(marker)
     assert not any(run.exists() for run in runs)
     assert _our_runs(builder.root) == []
     assert mounts(builder.root) == []

@@ -12,7 +12,6 @@ is a miss.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import zlib
@@ -21,15 +20,14 @@ from typing import Any
 
 from etage.cache import replay
 from etage.cache.keys import CacheKey
-from etage.oci.sqlite_wal import use_wal
+from etage.oci.sqlite_wal import connect
 
 
 class CacheIndex:
     def __init__(self, root: Path) -> None:
         self.path = root / "cache.db"
         self._lock = threading.Lock()
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        use_wal(db)
+        db = connect(self.path)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(
             "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, snapshot TEXT NOT NULL,"

@@ -3,8 +3,17 @@ mode, safely when several etage processes open a new store at the same moment.""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A connection in autocommit mode that the threads of a process share (each caller
+    keeps its own lock), in WAL mode, waiting up to 30 s for other writers."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    use_wal(db)
+    return db
 
 
 def use_wal(db: sqlite3.Connection, *, timeout: float = 30.0) -> None:

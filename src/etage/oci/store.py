@@ -32,7 +32,7 @@ from typing import BinaryIO
 from etage.errors import EtageError
 from etage.oci.digest import Digest
 from etage.oci.root import default_root
-from etage.oci.sqlite_wal import use_wal
+from etage.oci.sqlite_wal import connect
 
 CHUNK = 1 << 20
 
@@ -270,10 +270,7 @@ class ContentStore:
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             # One connection shared by the threads of a pull, behind a lock.
-            db = sqlite3.connect(
-                self.root / "refs.db", timeout=30, isolation_level=None, check_same_thread=False
-            )
-            use_wal(db)
+            db = connect(self.root / "refs.db")
             db.execute("PRAGMA synchronous=FULL")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS refs (name TEXT PRIMARY KEY, digest TEXT NOT NULL,"

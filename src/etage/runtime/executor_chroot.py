@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from etage.runtime.mount_stubs import MountStubs, ensure_cwd, prepare_stubs
+from etage.runtime.mount_stubs import MountStubs, prepare_sandbox
 from etage.runtime.sandbox import (
     MASKED_PATHS,
     READONLY_PATHS,
@@ -35,9 +35,7 @@ from etage.runtime.sandbox import (
     caps_for,
     check_spec,
     exit_status,
-    hosts_file,
     nofile_limit,
-    resolv_conf,
 )
 from etage.runtime.spec import ExecResult, ProcessSpec
 from etage.runtime.users import resolve_user
@@ -71,12 +69,7 @@ class ChrootExecutor:
         pump: OutputPump | None = None
         status_r = -1
         try:
-            (work / "hosts").write_text(hosts_file(spec.hostname, spec.extra_hosts))
-            (work / "resolv.conf").write_text(resolv_conf(spec.network))
-            for p in ("hosts", "resolv.conf"):
-                os.chmod(work / p, 0o644)
-            prepare_stubs(stubs, spec)
-            ensure_cwd(rootfs, spec.cwd, user.uid, user.gid)
+            prepare_sandbox(work, spec, stubs, user.uid, user.gid)
             config: dict[str, Any] = {
                 "rootfs": rootfs,
                 "args": list(spec.args),

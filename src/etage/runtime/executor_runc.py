@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from etage.runtime.mount_stubs import MountStubs, ensure_cwd, prepare_stubs
+from etage.runtime.mount_stubs import MountStubs, prepare_sandbox
 from etage.runtime.sandbox import (
     MASKED_PATHS,
     READONLY_PATHS,
@@ -37,9 +37,7 @@ from etage.runtime.sandbox import (
     caps_for,
     check_spec,
     exit_status,
-    hosts_file,
     nofile_limit,
-    resolv_conf,
 )
 from etage.runtime.spec import ExecResult, ProcessSpec
 from etage.runtime.users import resolve_user
@@ -294,12 +292,7 @@ class RuncExecutor:
         proc: subprocess.Popen[bytes] | None = None
         pump: OutputPump | None = None
         try:
-            (work / "hosts").write_text(hosts_file(spec.hostname, spec.extra_hosts))
-            (work / "resolv.conf").write_text(resolv_conf(spec.network))
-            for p in ("hosts", "resolv.conf"):
-                os.chmod(work / p, 0o644)
-            prepare_stubs(stubs, spec)
-            ensure_cwd(rootfs, spec.cwd, user.uid, user.gid)
+            prepare_sandbox(work, spec, stubs, user.uid, user.gid)
             config = oci_config(
                 spec,
                 uid=user.uid,

@@ -18,9 +18,10 @@ import errno
 import os
 import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from etage.oci.securejoin import MAX_SYMLINKS, Root, clean_parts
-from etage.runtime.sandbox import ExecutorError
+from etage.runtime.sandbox import ExecutorError, hosts_file, resolv_conf
 from etage.runtime.spec import ProcessSpec
 
 
@@ -176,3 +177,14 @@ def ensure_cwd(rootfs: str, cwd: str, uid: int, gid: int) -> None:
                     os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
             finally:
                 os.close(fd)
+
+
+def prepare_sandbox(work: Path, spec: ProcessSpec, stubs: MountStubs, uid: int, gid: int) -> None:
+    """What every executor does before it starts a RUN: the /etc/hosts and
+    /etc/resolv.conf it binds in (written to `work`), the mount-point stubs, the cwd."""
+    (work / "hosts").write_text(hosts_file(spec.hostname, spec.extra_hosts))
+    (work / "resolv.conf").write_text(resolv_conf(spec.network))
+    for name in ("hosts", "resolv.conf"):
+        os.chmod(work / name, 0o644)
+    prepare_stubs(stubs, spec)
+    ensure_cwd(str(spec.rootfs), spec.cwd, uid, gid)

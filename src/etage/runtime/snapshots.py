@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from etage.oci.sqlite_wal import use_wal
+from etage.oci.sqlite_wal import connect
 from etage.runtime.snapshot_scratch import Scratch, SnapshotError, lock_if_dead, remove_tree
 
 __all__ = [
@@ -149,10 +149,7 @@ class SnapshotStore:
         except OSError as exc:
             raise SnapshotError(f"cannot create {self.tmp_dir}: {exc.strerror}") from exc
         self._lock = threading.Lock()
-        db = sqlite3.connect(
-            self.dir / "snapshots.db", timeout=30, isolation_level=None, check_same_thread=False
-        )
-        use_wal(db)
+        db = connect(self.dir / "snapshots.db")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute(
             "CREATE TABLE IF NOT EXISTS snapshots ("
