@@ -16,12 +16,14 @@ import tarfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.engine.conftest import BASE, Builder, cached, mounts, process_alive
 
 from etage.engine.fsops import StepFailed
 from etage.errors import EtageError
+from etage.events import StepDone, StepStarted
 from etage.transfer import resolve_local
 
 MULTI = f"""\
@@ -473,6 +475,48 @@ COPY --from=b /b /
     assert result.duration < 2.9, result.duration
     serial = builder.build(dockerfile.replace("sleep 1.5", "sleep 1.4"), jobs=1)
     assert serial.duration >= 2.8, serial.duration
+
+
+WAITS_FOR_SLOW = f"""\
+FROM {BASE} AS slow
+RUN sleep 1.5 && echo s > /s
+FROM {BASE}
+RUN echo early > /early
+COPY --from=slow /s /
+RUN cat /s /early > /both
+"""
+
+
+def _done_order(events: list[Any]) -> list[str]:
+    started = {e.step: e.text for e in events if isinstance(e, StepStarted)}
+    return [started[e.step] for e in events if isinstance(e, StepDone) and e.error is None]
+
+
+@pytest.mark.parametrize("jobs", [None, 1])
+def test_a_stage_runs_its_steps_until_a_copy_from_needs_an_unfinished_stage(
+    builder: Builder, tmp_path: Path, jobs: int | None
+) -> None:
+    # As BuildKit: the target does not wait for `slow` to start, only its COPY --from
+    # waits. With --jobs 1 the waiting stage gives its slot back (no deadlock).
+    out = tmp_path / "fs"
+    builder.build(WAITS_FOR_SLOW, jobs=jobs, outputs=[f"type=local,dest={out}"])
+    assert (out / "both").read_text() == "s\nearly\n"
+    order = _done_order(builder.events)
+    assert order.index("COPY --from=slow /s /") > order.index("RUN sleep 1.5 && echo s > /s")
+    if jobs is None:
+        assert order.index("RUN echo early > /early") < order.index(
+            "RUN sleep 1.5 && echo s > /s"
+        )
+
+
+def test_a_failing_stage_wakes_the_step_waiting_for_it(builder: Builder) -> None:
+    dockerfile = WAITS_FOR_SLOW.replace("echo s > /s", "exit 3")
+    started = time.monotonic()
+    with pytest.raises(StepFailed) as info:
+        builder.build(dockerfile)
+    assert time.monotonic() - started < 20
+    assert "exit code: 3" in str(info.value) and "slow" in str(info.value)
+    assert not mounts(builder.root)
 
 
 def test_kill_9_mid_run_leaves_nothing_running_and_a_usable_store(builder: Builder) -> None:

@@ -7,8 +7,10 @@ An output or a push that needs compression compresses each layer once (remembere
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -75,6 +77,36 @@ def _layer_blob(session: BuildSession, snapshot_id: str) -> tuple[Descriptor, Di
     return Descriptor(mt.OCI_LAYER, digest, size), digest
 
 
+class LayerExporter:
+    """Writes the image's new layers to the store as soon as their steps commit, in the
+    background: the export overlaps the steps still running (in BuildKit, too, the final
+    stage's early layers are ready before its last `COPY --from` has waited for a builder)."""
+
+    def __init__(self, session: BuildSession) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._session = session
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="etage-export")
+        self._futures: dict[str, Future[tuple[Descriptor, Digest]]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, snapshot_id: str) -> None:
+        with self._lock:
+            if snapshot_id not in self._futures:
+                self._futures[snapshot_id] = self._pool.submit(
+                    _layer_blob, self._session, snapshot_id
+                )
+
+    def blob(self, snapshot_id: str) -> tuple[Descriptor, Digest]:
+        with self._lock:
+            future = self._futures.get(snapshot_id)
+        return future.result() if future is not None else _layer_blob(self._session, snapshot_id)
+
+    def close(self) -> None:
+        """Wait for the export under way (it writes to the store); drop the queued ones."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _normalized_history(history: list[History], epoch: int | None) -> list[History]:
     """BuildKit's rule: entries without a time take the first new layer's time, then the
     previous one's (so a fully cached rebuild gives the same config)."""
@@ -104,7 +136,7 @@ def assemble(session: BuildSession, result: StageResult, labels: dict[str, str])
             layers.append(ref.base)
             diff_ids.append(_base_diff_id(session, ref.base, base_diff))
         else:
-            desc, diff = _layer_blob(session, (ref.alone or ref.snapshot).id)
+            desc, diff = session.exporter.blob((ref.alone or ref.snapshot).id)
             made[ref.snapshot.id] = str(desc.digest)
             layers.append(desc)
             diff_ids.append(diff)

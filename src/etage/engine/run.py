@@ -14,7 +14,7 @@ from typing import Any
 from etage.cache.index import CacheIndex
 from etage.dockerfile.parse import Dockerfile
 from etage.engine.bases import BaseResolver
-from etage.engine.export import BuiltImage, assemble, write_outputs
+from etage.engine.export import BuiltImage, LayerExporter, assemble, write_outputs
 from etage.engine.options import BuildOptions
 from etage.engine.result import BuildResult, StageSummary
 from etage.engine.session import BuildSession
@@ -125,10 +125,15 @@ def build(
             tuple(s.label for s in plan.pruned),
         )
     )
+    session.image_stages = plan.image_stages
+    session.exporter = LayerExporter(session)
     try:
         with store.lease():
-            result = solve(session)
-            image = assemble(session, result, dict(options.labels))
+            try:
+                result = solve(session)
+                image = assemble(session, result, dict(options.labels))
+            finally:
+                session.exporter.close()
             given, reported = write_outputs(session, image, options.tags)
         stages = _stage_summaries(session, image)
         metadata = _metadata(image, given, reported)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,12 @@ class BuildSession:
     replayable: bool = True
     step_events: list[list[Any]] = field(default_factory=list)  # each step as it started
     view_snapshots: dict[str, str] = field(default_factory=dict)  # mounted view -> snapshot
+    # The stages whose layers the image holds (the target and the stages it is FROM), and
+    # the export.LayerExporter that writes them as they commit.
+    image_stages: frozenset[int] = frozenset()
+    exporter: Any = None
+    job_slots: threading.Semaphore = field(default_factory=threading.Semaphore)  # --jobs
+    _holding: threading.local = field(default_factory=threading.local)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -75,5 +83,24 @@ class BuildSession:
             else:
                 self.witness_paths.update(paths)
 
+    @contextlib.contextmanager
+    def job_slot(self) -> Iterator[None]:
+        """Run a stage in one of the --jobs slots."""
+        with self.job_slots:
+            self._holding.slot = True
+            try:
+                yield
+            finally:
+                self._holding.slot = False
+
     def stage_result(self, index: int) -> StageResult:
-        return self.results[index].result()
+        """Another stage's result, waiting for it without holding a job slot."""
+        future = self.results[index]
+        if future.done() or not getattr(self._holding, "slot", False):
+            return future.result()
+        self.job_slots.release()
+        try:
+            future.exception()  # wait; a failure is raised below, after the slot is back
+        finally:
+            self.job_slots.acquire()
+        return future.result()

@@ -57,15 +57,21 @@ class StageBuilder:
     def run(self) -> StageResult:
         state, triggers = self._initial_state()
         todo: list[ins.Instruction] = [*triggers, *self.planned.stage.instructions]
+        in_image = self.planned.index in self.s.image_stages and self.s.exporter is not None
         for n, instruction in enumerate(todo, 1):
             if self.s.cancel.is_set():
                 raise KeyboardInterrupt
+            known = len(state.layers)
             try:
                 self._dispatch(state, instruction, n)
             except ExpansionError as exc:
                 raise self._located(exc, instruction) from None
             except EtageError as exc:
                 raise self._located(exc, instruction) from None
+            if in_image:
+                for ref in state.layers[known:]:
+                    if ref.base is None:
+                        self.s.exporter.submit((ref.alone or ref.snapshot).id)
         return StageResult(
             label=self.label,
             snapshot=state.snapshot,

@@ -89,6 +89,16 @@ class BuildPlan:
         return self.stages[self.target]
 
     @property
+    def image_stages(self) -> frozenset[int]:
+        """The target and the stages it is built FROM: their layers make the image."""
+        out: set[int] = set()
+        index: int | None = self.target
+        while index is not None and index not in out:
+            out.add(index)
+            index = self.stages[index].base_stage
+        return frozenset(out)
+
+    @property
     def needed(self) -> tuple[PlannedStage, ...]:
         return tuple(s for s in self.stages if s.needed)
 
