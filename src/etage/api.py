@@ -633,7 +633,7 @@ def _replay(options: BuildOptions, source: Source, listener: Listener) -> BuildR
 
     from etage.cache import replay
     from etage.engine.result import BuildResult, StageSummary, StepResult
-    from etage.events import BuildDone, BuildStarted, Message, StepDone, StepStarted
+    from etage.events import BuildDone, BuildStarted, BuildSummary, Message, StepDone, StepStarted
     from etage.oci.root import default_root
 
     started = time.monotonic()
@@ -655,6 +655,8 @@ def _replay(options: BuildOptions, source: Source, listener: Listener) -> BuildR
         options.metadata_file.write_text(json.dumps(metadata, indent=2) + "\n")
     duration = time.monotonic() - started
     listener(BuildDone(doc["digest"], duration, tuple(doc["names"])))
+    if "etage.build.summary" in metadata:
+        listener(BuildSummary(metadata["etage.build.summary"]))
     if doc["warnings"]:
         listener(
             Message("warning", "build args not consumed by any ARG: " + ", ".join(doc["warnings"]))

@@ -55,7 +55,14 @@ class BuildDone:
     names: tuple[str, ...] = field(default=())
 
 
-Event = BuildStarted | StepStarted | StepLog | StepDone | Message | BuildDone
+@dataclass(frozen=True, slots=True)
+class BuildSummary:
+    """What the image weighs and where it comes from (etage.insight.summary's JSON)."""
+
+    summary: dict[str, Any]
+
+
+Event = BuildStarted | StepStarted | StepLog | StepDone | Message | BuildDone | BuildSummary
 Listener = Callable[[Event], None]
 
 

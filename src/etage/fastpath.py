@@ -169,6 +169,11 @@ def _emit(doc: dict[str, Any], opts: dict[str, list[str]], quiet: bool) -> None:
     for n, (_step, stage, _line, text) in enumerate(doc["steps"], 1):
         lines += [f"#{n} [{stage}] {text}", f"#{n} CACHED"]
     lines.append(f"built {digest} in 0.00s")
+    summary = doc["metadata"].get("etage.build.summary")
+    if summary is not None:
+        from etage.insight.summary import summary_lines
+
+        lines += summary_lines(summary)
     warnings = doc["warnings"]
     if warnings:
         joined = ", ".join(warnings)

@@ -49,6 +49,10 @@ class CacheIndex:
             "CREATE TABLE IF NOT EXISTS source_sums (snapshot TEXT NOT NULL, spec TEXT NOT NULL,"
             " digest TEXT NOT NULL, PRIMARY KEY (snapshot, spec))"
         )
+        # Bytes per path of a snapshot's diff (etage.insight.paths), computed once.
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS path_sizes (snapshot TEXT PRIMARY KEY, sizes BLOB NOT NULL)"
+        )
         db.execute(replay.SCHEMA)
         self.db = db
 
@@ -160,10 +164,22 @@ class CacheIndex:
     def count_entries(self) -> int:
         return int(self._q("SELECT COUNT(*) FROM entries")[0][0])
 
+    def path_sizes(self, snapshot: str) -> dict[str, int] | None:
+        rows = self._q("SELECT sizes FROM path_sizes WHERE snapshot=?", (snapshot,))
+        if not rows:
+            return None
+        value: dict[str, int] = json.loads(zlib.decompress(rows[0][0]))
+        return value
+
+    def remember_path_sizes(self, snapshot: str, sizes: dict[str, int]) -> None:
+        data = zlib.compress(json.dumps(sizes, separators=(",", ":")).encode())
+        self._q("INSERT OR REPLACE INTO path_sizes(snapshot, sizes) VALUES (?,?)", (snapshot, data))
+
     def clear(self) -> None:
         """Forget every cached step (the build cache is being removed)."""
         with self._lock:
-            for table in ("entries", "slots", "layers", "checksums", "source_sums", "replays"):
+            tables = ("entries", "slots", "layers", "checksums", "source_sums", "path_sizes")
+            for table in (*tables, "replays"):
                 self.db.execute(f"DELETE FROM {table}")
 
     def close(self) -> None:

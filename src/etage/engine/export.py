@@ -80,31 +80,80 @@ def _layer_blob(session: BuildSession, snapshot_id: str) -> tuple[Descriptor, Di
 class LayerExporter:
     """Writes the image's new layers to the store as soon as their steps commit, in the
     background: the export overlaps the steps still running (in BuildKit, too, the final
-    stage's early layers are ready before its last `COPY --from` has waited for a builder)."""
+    stage's early layers are ready before its last `COPY --from` has waited for a builder).
+
+    Then, at a low priority, what the summary needs of each layer: its gzip size (the blob
+    is kept: a push or an OCI output reuses it) and its bytes per path."""
 
     def __init__(self, session: BuildSession) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._session = session
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="etage-export")
+        self._facts_pool = ThreadPoolExecutor(
+            1, thread_name_prefix="etage-layer-facts", initializer=_lower_priority
+        )
         self._futures: dict[str, Future[tuple[Descriptor, Digest]]] = {}
+        self._facts: dict[str, Future[tuple[int, dict[str, int]]]] = {}
         self._lock = threading.Lock()
 
     def submit(self, snapshot_id: str) -> None:
         with self._lock:
             if snapshot_id not in self._futures:
-                self._futures[snapshot_id] = self._pool.submit(
-                    _layer_blob, self._session, snapshot_id
-                )
+                self._futures[snapshot_id] = self._pool.submit(self._export, snapshot_id)
+
+    def _export(self, snapshot_id: str) -> tuple[Descriptor, Digest]:
+        desc, diff = _layer_blob(self._session, snapshot_id)
+        with self._lock:
+            self._facts.setdefault(
+                snapshot_id, self._facts_pool.submit(layer_facts, self._session, snapshot_id, desc)
+            )
+        return desc, diff
 
     def blob(self, snapshot_id: str) -> tuple[Descriptor, Digest]:
         with self._lock:
             future = self._futures.get(snapshot_id)
         return future.result() if future is not None else _layer_blob(self._session, snapshot_id)
 
+    def facts(self, snapshot_id: str, desc: Descriptor) -> tuple[int, dict[str, int]]:
+        """(gzip size, bytes per path) of a layer of the image."""
+        with self._lock:
+            future = self._facts.get(snapshot_id)
+        if future is not None:
+            return future.result()
+        return layer_facts(self._session, snapshot_id, desc)
+
     def close(self) -> None:
-        """Wait for the export under way (it writes to the store); drop the queued ones."""
+        """Wait for the work under way (it writes to the store); drop the queued work."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._facts_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _lower_priority() -> None:
+    import contextlib
+    import os
+
+    # Linux nice values are per thread: the summary's compression yields to the RUNs.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+def layer_facts(
+    session: BuildSession, snapshot_id: str, desc: Descriptor
+) -> tuple[int, dict[str, int]]:
+    from etage.insight.paths import path_sizes
+
+    compressed = (
+        desc.size
+        if mt.layer_compression(desc.media_type) != "none"
+        else with_compression(session.store, desc, "gzip").size
+    )
+    sizes = session.cache.path_sizes(snapshot_id)
+    if sizes is None:
+        snapshot = session.snapshots.get(snapshot_id)
+        sizes = path_sizes(snapshot.diff_dir) if snapshot is not None else {}
+        session.cache.remember_path_sizes(snapshot_id, sizes)
+    return compressed, sizes
 
 
 def _normalized_history(history: list[History], epoch: int | None) -> list[History]:

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from etage.events import (
     BuildDone,
     BuildStarted,
+    BuildSummary,
     Event,
     Message,
     StepDone,
@@ -75,6 +76,10 @@ class PlainProgress:
             )
         elif isinstance(event, BuildDone):
             print(f"built {event.digest} in {event.duration:.2f}s", file=self.out, flush=True)
+        elif isinstance(event, BuildSummary):
+            from etage.insight.summary import summary_lines
+
+            print("\n".join(summary_lines(event.summary)), file=self.out, flush=True)
 
     def close(self) -> None:
         pass
@@ -120,6 +125,7 @@ class TtyProgress:
         self.start = time.monotonic()
         self.lock = threading.Lock()
         self.messages: list[str] = []
+        self.summary: dict[str, Any] | None = None
         self.live = Live(
             console=self.console, refresh_per_second=8, transient=False, get_renderable=self._render
         )
@@ -144,6 +150,8 @@ class TtyProgress:
                     step.error = event.error
             elif isinstance(event, Message):
                 self.messages.append(event.text)
+            elif isinstance(event, BuildSummary):
+                self.summary = event.summary
 
     def _render(self) -> Any:
         from rich.console import Group
@@ -194,6 +202,10 @@ class TtyProgress:
 
     def close(self) -> None:
         self.live.stop()
+        if self.summary is not None:
+            from etage.insight.summary import summary_lines
+
+            self.console.print("\n".join(summary_lines(self.summary)), highlight=False)
 
 
 def make_listener(mode: str) -> PlainProgress | RawJsonProgress | TtyProgress | None:

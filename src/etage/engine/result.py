@@ -79,5 +79,11 @@ class BuildResult:
         object.__setattr__(self, "_image", image)
 
     @property
+    def summary(self) -> dict[str, Any] | None:
+        """What the image weighs and where it comes from (etage.insight.summary)."""
+        value = self.metadata.get("etage.build.summary")
+        return value if isinstance(value, dict) else None
+
+    @property
     def steps(self) -> tuple[StepResult, ...]:
         return tuple(s for st in self.stages for s in st.steps)

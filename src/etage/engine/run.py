@@ -19,8 +19,9 @@ from etage.engine.options import BuildOptions
 from etage.engine.result import BuildResult, StageSummary
 from etage.engine.session import BuildSession
 from etage.engine.solver import solve
+from etage.engine.summary import build_summary
 from etage.errors import EtageError
-from etage.events import BuildDone, BuildStarted, Listener, Message, ignore
+from etage.events import BuildDone, BuildStarted, BuildSummary, Listener, Message, ignore
 from etage.oci.model import Descriptor
 from etage.oci.store import ContentStore
 from etage.plan.graph import PlanOptions, build_plan
@@ -132,11 +133,13 @@ def build(
             try:
                 result = solve(session)
                 image = assemble(session, result, dict(options.labels))
+                summary = build_summary(session, result, image)
             finally:
                 session.exporter.close()
             given, reported = write_outputs(session, image, options.tags)
         stages = _stage_summaries(session, image)
         metadata = _metadata(image, given, reported)
+        metadata["etage.build.summary"] = summary
         if options.replay_key is not None and session.replayable and not explain:
             _record_replay(session, started_ns, image, given, stages, metadata)
     finally:
@@ -152,6 +155,7 @@ def build(
         options.metadata_file.write_text(json.dumps(metadata, indent=2) + "\n")
     duration = time.monotonic() - started
     listener(BuildDone(str(reported.digest), duration, tuple(given)))
+    listener(BuildSummary(summary))
     if plan.unused_build_args:
         listener(
             Message(

@@ -23,7 +23,7 @@ def solve(session: BuildSession) -> StageResult:
     users: dict[int, set[int]] = {i: set() for i in needed}  # stages FROM each stage
     for i, s in needed.items():
         if s.base_stage in needed:
-            users[s.base_stage].add(i)  # type: ignore[index]
+            users[s.base_stage].add(i)
     # By default every stage that is ready runs, as BuildKit runs them (a stage waiting
     # on the network or a sleep needs no CPU); --jobs bounds them.
     session.job_slots = threading.BoundedSemaphore(session.options.jobs or len(needed))

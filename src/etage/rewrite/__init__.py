@@ -1,0 +1,1 @@
+"""Rewriting Dockerfiles: `etage fix` and `etage merge`."""
