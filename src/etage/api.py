@@ -169,6 +169,31 @@ def check(
     return run_checks(ci)
 
 
+def check_image(
+    reference: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    context: str | os.PathLike[str] | None = None,
+) -> CheckReport:
+    """The image checks on an image of the store: what it holds that it should not."""
+    from etage.cache.index import CacheIndex
+    from etage.insight.inspect import check_report, image_findings
+    from etage.runtime.snapshots import SnapshotStore
+
+    store = open_store(root)
+    cache = CacheIndex(store.root)
+    try:
+        with store.lease():
+            ctx = Path(context) if context is not None else None
+            opened, findings = image_findings(
+                store, SnapshotStore(store.root), cache, reference, context=ctx
+            )
+        return check_report(opened, findings)
+    finally:
+        cache.close()
+        store.close()
+
+
 # ---- images: the store, registries, archives -------------------------------------------------
 
 
@@ -649,6 +674,7 @@ def _replay(options: BuildOptions, source: Source, listener: Listener) -> BuildR
         listener(StepStarted(step, stage, line, text))
         listener(StepDone(step, cached=True, duration=0.0))
     metadata = doc["metadata"]
+    replay.note_last_build(root, doc["digest"])
     if options.iidfile is not None:
         options.iidfile.write_text(doc["digest"])
     if options.metadata_file is not None:

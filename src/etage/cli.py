@@ -159,6 +159,10 @@ def plan(
     "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
     show_default=True, help="Output format.",
 )  # fmt: skip
+@click.option(
+    "--image", "image", metavar="REF",
+    help="Check a built image of the store (what it holds) instead of a Dockerfile.",
+)  # fmt: skip
 @click.argument("context", default=".", type=click.Path(file_okay=False))
 @handle_errors
 def check(
@@ -168,18 +172,24 @@ def check(
     build_args: tuple[str, ...],
     platform: str | None,
     fmt: str,
+    image: str | None,
 ) -> None:
-    """Check a Dockerfile against BuildKit's build checks and multi-stage practices.
+    """Check a Dockerfile against BuildKit's build checks and multi-stage practices, or
+    with --image, an image for what it should not ship (dev dependencies, build tools,
+    sources, caches, secrets, wasted bytes), with the layer and line that put it there.
 
     Exit status: 0 without error-level findings, 1 with, 2 on usage or parse errors.
     """
     from etage import api
     from etage.checks import render
 
-    report = api.check(
-        context, dockerfile, target=target, build_args=api.parse_build_args(build_args),
-        platform=platform,
-    )  # fmt: skip
+    if image is not None:
+        report = api.check_image(image, root=_root(), context=None if context == "." else context)
+    else:
+        report = api.check(
+            context, dockerfile, target=target, build_args=api.parse_build_args(build_args),
+            platform=platform,
+        )  # fmt: skip
     if fmt == "json":
         click.echo(render.render_json(report), nl=False)
     elif fmt == "sarif":

@@ -130,6 +130,7 @@ def try_build(argv: list[str]) -> int | None:
     files = replay.input_files(real_context, real_dockerfile, data)
     if doc is None or [list(f) for f in files] != doc["files"][: len(files)]:
         return None
+    replay.note_last_build(root, doc["digest"])
     _emit(doc, opts, quiet)
     return 0
 

@@ -49,9 +49,17 @@ class CacheIndex:
             "CREATE TABLE IF NOT EXISTS source_sums (snapshot TEXT NOT NULL, spec TEXT NOT NULL,"
             " digest TEXT NOT NULL, PRIMARY KEY (snapshot, spec))"
         )
-        # Bytes per path of a snapshot's diff (etage.insight.paths), computed once.
+        # What etage.insight computed of a (never changing) snapshot: its bytes per path,
+        # its listing...; kind names the fact.
         db.execute(
-            "CREATE TABLE IF NOT EXISTS path_sizes (snapshot TEXT PRIMARY KEY, sizes BLOB NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS snapshot_facts (snapshot TEXT NOT NULL, kind TEXT NOT NULL,"
+            " data BLOB NOT NULL, PRIMARY KEY (snapshot, kind))"
+        )
+        # The summary of the build that made an image (by manifest digest).
+        # Not build cache: kept by `prune --build-cache`, it describes images, not steps.
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS image_summaries (image TEXT PRIMARY KEY,"
+            " summary BLOB NOT NULL)"
         )
         db.execute(replay.SCHEMA)
         self.db = db
@@ -134,6 +142,10 @@ class CacheIndex:
             (snapshot, str(epoch), digest, size),
         )
 
+    def snapshots_of_layer(self, digest: str) -> list[str]:
+        """The snapshots exported as the layer blob `digest`."""
+        return [str(r[0]) for r in self._q("SELECT snapshot FROM layers WHERE digest=?", (digest,))]
+
     def layer_digests(self) -> set[str]:
         return {str(r[0]) for r in self._q("SELECT digest FROM layers")}
 
@@ -164,21 +176,37 @@ class CacheIndex:
     def count_entries(self) -> int:
         return int(self._q("SELECT COUNT(*) FROM entries")[0][0])
 
-    def path_sizes(self, snapshot: str) -> dict[str, int] | None:
-        rows = self._q("SELECT sizes FROM path_sizes WHERE snapshot=?", (snapshot,))
+    def snapshot_fact(self, snapshot: str, kind: str) -> Any:
+        rows = self._q(
+            "SELECT data FROM snapshot_facts WHERE snapshot=? AND kind=?", (snapshot, kind)
+        )
+        return json.loads(zlib.decompress(rows[0][0])) if rows else None
+
+    def remember_snapshot_fact(self, snapshot: str, kind: str, value: Any) -> None:
+        data = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1)
+        self._q(
+            "INSERT OR REPLACE INTO snapshot_facts(snapshot, kind, data) VALUES (?,?,?)",
+            (snapshot, kind, data),
+        )
+
+    def remember_summary(self, image: str, summary: dict[str, Any]) -> None:
+        data = zlib.compress(json.dumps(summary, separators=(",", ":")).encode())
+        self._q(
+            "INSERT OR REPLACE INTO image_summaries(image, summary) VALUES (?,?)", (image, data)
+        )
+
+    def summary(self, image: str) -> dict[str, Any] | None:
+        """The summary of the build that made `image`, if etage built it here."""
+        rows = self._q("SELECT summary FROM image_summaries WHERE image=?", (image,))
         if not rows:
             return None
-        value: dict[str, int] = json.loads(zlib.decompress(rows[0][0]))
+        value: dict[str, Any] = json.loads(zlib.decompress(rows[0][0]))
         return value
-
-    def remember_path_sizes(self, snapshot: str, sizes: dict[str, int]) -> None:
-        data = zlib.compress(json.dumps(sizes, separators=(",", ":")).encode())
-        self._q("INSERT OR REPLACE INTO path_sizes(snapshot, sizes) VALUES (?,?)", (snapshot, data))
 
     def clear(self) -> None:
         """Forget every cached step (the build cache is being removed)."""
         with self._lock:
-            tables = ("entries", "slots", "layers", "checksums", "source_sums", "path_sizes")
+            tables = ("entries", "slots", "layers", "checksums", "source_sums", "snapshot_facts")
             for table in (*tables, "replays"):
                 self.db.execute(f"DELETE FROM {table}")
 

@@ -192,3 +192,15 @@ def save(db: sqlite3.Connection, key: str, doc: dict[str, Any]) -> None:
 def forget_all(db: sqlite3.Connection) -> None:
     """Drop every record: called when cached results are removed."""
     db.execute("DELETE FROM replays")
+
+
+LAST_BUILD = "last-build"  # under the store root: the manifest digest of the last build
+
+
+def note_last_build(root: str, digest: str) -> None:
+    """Remember the last image built in the store at `root` (for `etage report --last`)."""
+    path = os.path.join(root, LAST_BUILD)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(digest + "\n")
+    os.replace(tmp, path)

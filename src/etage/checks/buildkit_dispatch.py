@@ -35,7 +35,7 @@ from etage.errors import ExpansionError
 from etage.plan.evaluate import Evaluator, StageEnv, initial_env
 from etage.plan.model import SCRATCH, PlannedStage
 
-__all__ = ["DispatchRules"]
+__all__ = ["DispatchRules", "is_secret_name"]
 
 # validations.go getSecretsRegex: a secret word as the whole key or as its first or
 # last "_"-separated part, unless an allow word is there too.
@@ -45,6 +45,11 @@ _SECRET_WORDS = (
 )  # fmt: skip
 _SECRET_DENY = re.compile(r"(?i)(?:_|^)(?:" + "|".join(_SECRET_WORDS) + r")(?:_|$)")
 _SECRET_ALLOW = re.compile(r"(?i)(?:_|^)(?:public|file|version)(?:_|$)")
+
+
+def is_secret_name(key: str) -> bool:
+    """Whether an ARG or ENV name says its value is a secret (BuildKit's rule)."""
+    return bool(_SECRET_DENY.search(key)) and not _SECRET_ALLOW.search(key)
 
 
 @dataclass(slots=True)
@@ -189,7 +194,7 @@ class DispatchRules(LinterBase):
         )
 
     def secret(self, step: _Step, what: str, key: str) -> None:
-        if not _SECRET_DENY.search(key) or _SECRET_ALLOW.search(key):
+        if not is_secret_name(key):
             return
         secret_id = key.lower()
         stored = "config" if what == "ENV" else "build history"

@@ -103,7 +103,37 @@ ETAGE_RULES = (
            "It is built only with --target; if nobody does that, it is dead code that still has to be maintained."),
 )  # fmt: skip
 
-ALL_RULES = {r.id: r for r in (*BUILDKIT_RULES, *ETAGE_RULES)}
+E = Severity.ERROR
+
+# Checks of a built image: evidence of what it holds (etage check --image, after builds).
+IMAGE_RULES = (
+    _etage("DevDependenciesShipped", W, "Node dev dependencies should not be in the image",
+           "devDependencies (compilers, test frameworks, linters) are never used at run time: they add size and attack surface."),
+    _etage("PythonDevPackagesShipped", W, "Python dev and test packages should not be in the image",
+           "pytest, mypy, linters and the like are never used at run time: they add size and attack surface."),
+    _etage("BuildToolsShipped", W, "Compilers and build tools should not be in the image",
+           "A toolchain weighs hundreds of MB and helps an attacker who gets a shell; the program it built is all that needs to ship."),
+    _etage("SourcesShipped", W, "Sources should not ship beside their compiled output",
+           "The compiled program runs without its sources: they only add size and expose code."),
+    _etage("TestsShipped", W, "Tests should not be in the image",
+           "Test code and fixtures are not used at run time."),
+    _etage("VcsDirectoryShipped", W, "A .git directory should not be in the image",
+           "A .git directory holds the whole history, sometimes credentials, and is usually large."),
+    _etage("DevConfigShipped", INFO, "Editor, CI and build configuration should not be in the image",
+           "Files such as .vscode/, .github/, .eslintrc or Dockerfile are of no use at run time."),
+    _etage("PackageCacheShipped", W, "Package manager caches should not be in the image",
+           "Download caches and package lists are only needed while installing: in the image they are dead weight."),
+    _etage("SecretInLayer", E, "A secret-looking file is in a layer of the image",
+           "Every layer can be extracted by anyone who pulls the image: deleting a file in a later layer does not remove it."),
+    _etage("SecretInConfig", E, "A secret-looking value is in the image config or history",
+           "The config and history of an image are readable by anyone who pulls it."),
+    _etage("WastedBytes", W, "Files added in one layer and removed or overwritten in a later one",
+           "The bytes stay in the earlier layer: the image is larger than its filesystem."),
+    _etage("OversizedCopy", W, "A COPY --from brought much more than the program uses",
+           "Copying a builder's whole tree ships sources, tests and build dependencies along with the output."),
+)  # fmt: skip
+
+ALL_RULES = {r.id: r for r in (*BUILDKIT_RULES, *ETAGE_RULES, *IMAGE_RULES)}
 
 
 def rule(rule_id: str) -> Rule:

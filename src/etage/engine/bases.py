@@ -3,7 +3,6 @@ layers unpacked once each into snapshots that overlay mounts can stack."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from etage.errors import EtageError
-from etage.oci.digest import Digest
+from etage.oci.digest import chain_ids
 from etage.oci.layout import LayoutReader
 from etage.oci.model import Descriptor, ImageConfig
 from etage.oci.store import ContentStore
@@ -36,17 +35,6 @@ class BaseImage:
     @property
     def top(self) -> Snapshot | None:
         return self.snapshots[-1] if self.snapshots else None
-
-
-def chain_ids(diff_ids: tuple[Digest, ...]) -> list[str]:
-    """OCI chain IDs: chain(0) = diff(0); chain(n) = sha256(chain(n-1) + " " + diff(n))."""
-    out: list[str] = []
-    for d in diff_ids:
-        if not out:
-            out.append(str(d))
-        else:
-            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
 
 
 @dataclass

@@ -141,18 +141,18 @@ def _lower_priority() -> None:
 def layer_facts(
     session: BuildSession, snapshot_id: str, desc: Descriptor
 ) -> tuple[int, dict[str, int]]:
-    from etage.insight.paths import path_sizes
+    from etage.insight import snapshot_facts
 
     compressed = (
         desc.size
         if mt.layer_compression(desc.media_type) != "none"
         else with_compression(session.store, desc, "gzip").size
     )
-    sizes = session.cache.path_sizes(snapshot_id)
-    if sizes is None:
-        snapshot = session.snapshots.get(snapshot_id)
-        sizes = path_sizes(snapshot.diff_dir) if snapshot is not None else {}
-        session.cache.remember_path_sizes(snapshot_id, sizes)
+    snapshot = session.snapshots.get(snapshot_id)
+    if snapshot is None:  # pragma: no cover - the build just used it
+        raise RuntimeError(f"snapshot {snapshot_id} disappeared")
+    sizes = snapshot_facts.path_sizes(session.cache, snapshot)
+    snapshot_facts.listing(session.cache, snapshot)  # for the image checks after the build
     return compressed, sizes
 
 
@@ -186,6 +186,10 @@ def assemble(session: BuildSession, result: StageResult, labels: dict[str, str])
             diff_ids.append(_base_diff_id(session, ref.base, base_diff))
         else:
             desc, diff = session.exporter.blob((ref.alone or ref.snapshot).id)
+            if ref.alone is not None:  # the stacked step has the same diff, hence this blob
+                session.cache.remember_layer(
+                    ref.snapshot.id, session.epoch, str(desc.digest), desc.size
+                )
             made[ref.snapshot.id] = str(desc.digest)
             layers.append(desc)
             diff_ids.append(diff)

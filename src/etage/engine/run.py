@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from etage.cache.index import CacheIndex
+from etage.cache.replay import note_last_build
 from etage.dockerfile.parse import Dockerfile
 from etage.engine.bases import BaseResolver
 from etage.engine.export import BuiltImage, LayerExporter, assemble, write_outputs
@@ -19,7 +20,7 @@ from etage.engine.options import BuildOptions
 from etage.engine.result import BuildResult, StageSummary
 from etage.engine.session import BuildSession
 from etage.engine.solver import solve
-from etage.engine.summary import build_summary
+from etage.engine.summary import build_summary, check_built_image
 from etage.errors import EtageError
 from etage.events import BuildDone, BuildStarted, BuildSummary, Listener, Message, ignore
 from etage.oci.model import Descriptor
@@ -139,7 +140,21 @@ def build(
             given, reported = write_outputs(session, image, options.tags)
         stages = _stage_summaries(session, image)
         metadata = _metadata(image, given, reported)
+        summary["image"]["digest"] = str(image.manifest.digest)
+        summary["image"]["names"] = given
+        summary["target"] = plan.target_stage.label
+        # What the image checks need to point at the Dockerfile and read the context.
+        cache.remember_summary(
+            str(image.manifest.digest),
+            {
+                **summary,
+                "context": str(options.context.resolve()),
+                "dockerfile_path": _dockerfile_file(options, dockerfile_path),
+            },
+        )
+        summary["findings"] = check_built_image(session, image)
         metadata["etage.build.summary"] = summary
+        note_last_build(str(store.root), str(image.manifest.digest))
         if options.replay_key is not None and session.replayable and not explain:
             _record_replay(session, started_ns, image, given, stages, metadata)
     finally:
@@ -167,6 +182,12 @@ def build(
         str(reported.digest), str(image.config.digest), tuple(given), tuple(stages),
         duration, metadata, _plan=plan, _image=image,
     )  # fmt: skip
+
+
+def _dockerfile_file(options: BuildOptions, display: str) -> str:
+    if display == "-":
+        return ""  # read from standard input
+    return str((options.dockerfile or options.context / "Dockerfile").resolve())
 
 
 def _stage_summaries(session: BuildSession, image: BuiltImage) -> list[StageSummary]:

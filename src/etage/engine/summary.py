@@ -8,6 +8,7 @@ from etage.engine.export import BuiltImage
 from etage.engine.result import StepResult
 from etage.engine.session import BuildSession
 from etage.engine.state import StageResult
+from etage.insight.inspect import image_findings
 from etage.insight.summary import LayerFacts, summarize
 
 
@@ -50,3 +51,14 @@ def build_summary(session: BuildSession, result: StageResult, image: BuiltImage)
         )
     base_ref = "" if root.base == "scratch" else root.base
     return summarize(session.dockerfile.filename, layers, produced, base_ref)
+
+
+def check_built_image(session: BuildSession, image: BuiltImage) -> list[dict[str, Any]]:
+    """The image checks' findings on the image just built (JSON, as `check --format json`)."""
+    from etage.checks.render import finding_json
+
+    _, findings = image_findings(
+        session.store, session.snapshots, session.cache, str(image.manifest.digest),
+        context=session.context_dir,
+    )  # fmt: skip
+    return [finding_json(f) for f in findings]

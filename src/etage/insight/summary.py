@@ -70,6 +70,18 @@ def summarize(
             {"stage": label, "produced": produced[label], "shipped": shipped.get(label, 0)}
             for label in produced
         ],
+        "layers": [
+            {
+                "digest": layer.digest,
+                "size": layer.size,
+                "compressed": layer.compressed,
+                "stage": layer.stage or None,
+                "line": layer.line,
+                "instruction": layer.instruction,
+                "from_stage": layer.from_stage,
+            }
+            for layer in layers
+        ],
         "naive_size": naive,
         "ratio": round(naive / size, 2) if size else 1.0,
         "largest": [
@@ -117,6 +129,26 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         for p in summary["largest"]:
             where = f"{p['file']}:{p['line']}"
             out.append(
-                f"  {human(p['bytes']):>9}  {p['path']:<{pwidth}}  {where} {p['instruction']}"
+                f"  {human(p['bytes']):>9}  {p['path']:<{pwidth}}  {where} {_cut(p['instruction'])}"
             )
+    out += finding_lines(summary.get("findings") or [])
     return out
+
+
+def finding_lines(findings: list[dict[str, Any]]) -> list[str]:
+    if not findings:
+        return ["image checks: no findings"]
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    head = ", ".join(f"{n} {s}" for s, n in counts.items())
+    out = [f"image checks: {head} (etage report --last for the details and fixes)"]
+    for f in findings:
+        where = f"{f['file']}:{f['line']}" if f["line"] else f["file"]
+        out.append(f"  {f['severity']}: {where}: {f['rule']}: {_cut(f['message'], 110)}")
+    return out
+
+
+def _cut(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -120,3 +120,14 @@ class HashingReader:
     @property
     def digest(self) -> Digest:
         return Digest(self.algorithm, self.hash.hexdigest())
+
+
+def chain_ids(diff_ids: tuple[Digest, ...]) -> list[str]:
+    """OCI chain IDs: chain(0) = diff(0); chain(n) = sha256(chain(n-1) + " " + diff(n))."""
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(str(d))
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
