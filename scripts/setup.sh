@@ -17,9 +17,11 @@ if [ "${1:-}" = demo ]; then
 fi
 if [ "${1:-}" = test ]; then
     # Real components the tests run: a registry server, skopeo and umoci as second
-    # implementations, dockerd to load and run what etage writes, busybox for base images.
+    # implementations, dockerd to load and run what etage writes, busybox for base images,
+    # debootstrap for the demo's Node base images, chromium to render the HTML report.
     command -v npm >/dev/null 2>&1 || need_apt="$need_apt npm"
-    for pkg in docker-registry skopeo umoci apache2-utils docker.io runc busybox-static zstd; do
+    for pkg in docker-registry skopeo umoci apache2-utils docker.io runc busybox-static zstd \
+        debootstrap chromium; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need_apt="$need_apt $pkg"
     done
 fi

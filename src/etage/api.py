@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from etage.errors import ContextError, EtageError, UsageError
 from etage.platforms import Platform
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from etage.oci.validate import Report as ValidationReport
     from etage.plan.model import BuildPlan
     from etage.registry.client import RegistryClient
+    from etage.rewrite.fix import FixResult
+    from etage.rewrite.merge import MergeResult
     from etage.transfer import LocalImage, Progress
 
 
@@ -169,6 +171,23 @@ def check(
     return run_checks(ci)
 
 
+def fix(path: str | os.PathLike[str]) -> FixResult:
+    """What `etage fix` makes of a Dockerfile (nothing is written here)."""
+    from etage.rewrite.fix import fix_dockerfile
+
+    path = Path(path)
+    return fix_dockerfile(_read_text(path), str(path))
+
+
+def merge(paths: list[Path]) -> MergeResult:
+    """One multi-stage Dockerfile from per-environment ones (nothing is written here)."""
+    from etage.rewrite.merge import merge_dockerfiles
+
+    if len(paths) < 2:
+        raise UsageError("merge needs at least two Dockerfiles")
+    return merge_dockerfiles([(str(p), _read_text(p)) for p in paths])
+
+
 def check_image(
     reference: str,
     *,
@@ -192,6 +211,43 @@ def check_image(
     finally:
         cache.close()
         store.close()
+
+
+def report_data(
+    reference: str | None, *, root: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """What `etage report` shows of an image (None: the last one built in the store)."""
+    from etage.cache.index import CacheIndex
+    from etage.cache.replay import LAST_BUILD
+    from etage.insight.inspect import report_data as gather_report
+    from etage.runtime.snapshots import SnapshotStore
+
+    store = open_store(root)
+    cache = CacheIndex(store.root)
+    try:
+        if reference is None:
+            try:
+                reference = (store.root / LAST_BUILD).read_text().strip()
+            except FileNotFoundError:
+                raise UsageError(
+                    "no build yet in this store", hint="etage report IMAGE names an image"
+                ) from None
+        with store.lease():
+            return gather_report(store, SnapshotStore(store.root), cache, reference)
+    finally:
+        cache.close()
+        store.close()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise EtageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise EtageError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 # ---- images: the store, registries, archives -------------------------------------------------

@@ -628,5 +628,68 @@ def verify(references: tuple[str, ...], quick: bool) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+@main.command()
+@click.option(
+    "-f", "--file", "file", default="Dockerfile", show_default=True,
+    type=click.Path(dir_okay=False), help="The Dockerfile to rewrite.",
+)  # fmt: skip
+@click.option("--diff", is_flag=True, help="Print a unified diff instead of writing the file.")
+@handle_errors
+def fix(file: str, diff: bool) -> None:
+    """Rewrite a Dockerfile: name unnamed stages by role, --from=N to names, keyword and
+    AS casing, shell-form CMD/ENTRYPOINT to exec form where that is safe.
+
+    Comments, blank lines and everything else are left as they are. Exit status: 0 when
+    the file was fixed or needed nothing, 1 with --diff when it would change, 2 on a bad file.
+    """
+    import difflib
+    from pathlib import Path
+
+    from etage import api
+
+    path = Path(file)
+    result = api.fix(path)
+    if result.text == result.source:
+        click.echo(f"{file}: nothing to fix", err=True)
+        return
+    if diff:
+        lines = difflib.unified_diff(
+            result.source.splitlines(keepends=True),
+            result.text.splitlines(keepends=True),
+            f"a/{file}",
+            f"b/{file}",
+        )
+        click.echo("".join(lines), nl=False)
+        sys.exit(EXIT_FINDINGS)
+    path.write_bytes(result.text.encode("utf-8"))
+    for change in result.changes:
+        click.echo(f"{file}:{change.line}: {change.description}", err=True)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False),
+    help="Where to write the merged Dockerfile ('-' for standard output).",
+)  # fmt: skip
+@handle_errors
+def merge(files: tuple[str, ...], output: str) -> None:
+    """Merge per-environment Dockerfiles (Dockerfile.dev, Dockerfile.prod...) into one
+    multi-stage Dockerfile: a shared stage for their common start, one target per file."""
+    from pathlib import Path
+
+    from etage import api
+
+    result = api.merge([Path(f) for f in files])
+    if output == "-":
+        click.echo(result.text, nl=False)
+        sys.stdout.flush()  # before the build commands on stderr
+    else:
+        Path(output).write_bytes(result.text.encode("utf-8"))
+    for target in result.targets:
+        args = "".join(f" --build-arg {k}={v}" for k, v in target.build_args)
+        click.echo(f"{target.source}: etage build --target {target.name}{args} ...", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
