@@ -27,22 +27,37 @@ $etage plan $ex
 bold "\$ etage check -f $ex/Dockerfile.naive $ex"
 $etage check -f $ex/Dockerfile.naive $ex || true
 
+meta=$(mktemp -d)
+trap 'rm -rf "$meta"' EXIT
 bold "\$ etage build -f $ex/Dockerfile.naive -t node-ts-api:naive $ex"
-$etage build --progress plain -f $ex/Dockerfile.naive -t node-ts-api:naive $ex
+$etage build --progress plain --metadata-file "$meta/naive.json" -f $ex/Dockerfile.naive \
+    -t node-ts-api:naive $ex
 bold "\$ etage build -t node-ts-api:multi $ex"
-$etage build --progress plain -t node-ts-api:multi $ex
+$etage build --progress plain --metadata-file "$meta/multi.json" -t node-ts-api:multi $ex
 
 bold "What ships"
-.venv/bin/python - "$etage" <<'PY'
-import json, subprocess, sys
+.venv/bin/python - "$meta" <<'PY'
+import json, sys
 
-def size(ref):
-    out = subprocess.run([sys.argv[1], "inspect", "--format", "json", ref],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out)["size"]
+def summary(kind):
+    with open(f"{sys.argv[1]}/{kind}.json") as f:
+        return json.load(f)["etage.build.summary"]
 
-naive, multi = size("node-ts-api:naive"), size("node-ts-api:multi")
-print(f"  node-ts-api:naive  {naive / 1e6:8.1f} MB")
-print(f"  node-ts-api:multi  {multi / 1e6:8.1f} MB")
-print(f"  the multi-stage image is {naive / multi:.2f}x smaller")
+naive, multi = summary("naive"), summary("multi")
+for name, s in (("naive", naive), ("multi", multi)):
+    image = s["image"]
+    print(f"  node-ts-api:{name:<6} {image['size'] / 1e6:8.1f} MB of files,"
+          f" {image['compressed'] / 1e6:7.1f} MB compressed, {len(s['findings'])} findings")
+ratio = naive["image"]["size"] / multi["image"]["size"]
+pulled = naive["image"]["compressed"] / multi["image"]["compressed"]
+print(f"  the multi-stage image is {ratio:.2f}x smaller ({pulled:.2f}x less to pull)")
 PY
+
+bold "\$ etage check --image node-ts-api:naive   (what the naive image ships that it should not)"
+$etage check --image node-ts-api:naive || true
+bold "\$ etage check --image node-ts-api:multi"
+$etage check --image node-ts-api:multi
+report=${ETAGE_DEMO_REPORT:-/tmp/node-ts-api-naive.html}
+bold "\$ etage report node-ts-api:naive --format html -o $report"
+$etage report node-ts-api:naive --format html -o "$report"
+echo "open $report in a browser: size by stage, layer and directory, and the findings"
