@@ -629,6 +629,41 @@ def verify(references: tuple[str, ...], quick: bool) -> None:
 
 
 @main.command()
+@click.argument("image", required=False)
+@click.option("--last", is_flag=True, help="The image of the last build in this store.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
+    show_default=True, help="text for a terminal, json for tools, html: a standalone page.",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False),
+    help="Write the report to this file instead of standard output.",
+)  # fmt: skip
+@handle_errors
+def report(image: str | None, last: bool, fmt: str, output: str | None) -> None:
+    """What an image shipped and why: size by stage, layer and directory, and the findings
+    of the image checks, with the Dockerfile line behind each."""
+    from pathlib import Path
+
+    from etage import api
+    from etage.insight import report_render
+
+    if (image is None) == (not last):
+        raise UsageError("give an IMAGE or --last (the image of the last build)")
+    data = api.report_data(image, root=_root())
+    text = {
+        "text": report_render.render_text,
+        "json": report_render.render_json,
+        "html": report_render.render_html,
+    }[fmt](data)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
 @click.option(
     "-f", "--file", "file", default="Dockerfile", show_default=True,
     type=click.Path(dir_okay=False), help="The Dockerfile to rewrite.",

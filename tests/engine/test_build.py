@@ -504,9 +504,7 @@ def test_a_stage_runs_its_steps_until_a_copy_from_needs_an_unfinished_stage(
     order = _done_order(builder.events)
     assert order.index("COPY --from=slow /s /") > order.index("RUN sleep 1.5 && echo s > /s")
     if jobs is None:
-        assert order.index("RUN echo early > /early") < order.index(
-            "RUN sleep 1.5 && echo s > /s"
-        )
+        assert order.index("RUN echo early > /early") < order.index("RUN sleep 1.5 && echo s > /s")
 
 
 def test_a_failing_stage_wakes_the_step_waiting_for_it(builder: Builder) -> None:

@@ -118,7 +118,8 @@ def test_every_planted_problem_is_found_with_its_line_and_bytes(
     assert tests["line"] == 11 and tests["bytes"] == 1 * KB
     (git,) = found["VcsDirectoryShipped"]
     assert git["paths"] == ["/app/.git"] and git["line"] == 11
-    assert any(f["paths"] == ["config.Env.API_TOKEN"] for f in found["SecretInConfig"])
+    (token,) = [f for f in found["SecretInConfig"] if f["paths"] == ["config.Env.API_TOKEN"]]
+    assert token["line"] == 12 and token["severity"] == "error"
     for f in summary["findings"]:
         assert f["file"] == "Dockerfile" and f["fix"] and f["layer"].startswith("sha256:")
     # etage check --image finds the same, and exits 1 for the error-level findings
@@ -189,6 +190,7 @@ def test_a_secret_build_arg_in_the_history_is_found(builder: Builder) -> None:
     assert result.summary is not None
     (f,) = _by_rule(result.summary["findings"])["SecretInConfig"]
     assert "NPM_TOKEN" in f["message"] and "s3cr3t" not in json.dumps(f)
+    assert f["line"] == 2  # the ARG
 
 
 def test_a_clean_multi_stage_image_has_nothing_above_info(builder: Builder) -> None:

@@ -42,6 +42,13 @@ class ImageEvidence:
     config: dict[str, Any]
     history: tuple[str, ...]  # created_by of every history entry
     context: Path | None = None  # the build context, for dev requirement files
+    dockerfile_lines: tuple[str, ...] = ()  # to point at ENV and ARG lines (no layer)
+
+    def line_of(self, keyword: str, name: str) -> int:
+        """The last line that sets `name` with ENV or ARG (0 when unknown)."""
+        pattern = re.compile(rf"(?i)^\s*{keyword}\s+(?:.*\s)?{re.escape(name)}\b")
+        found = [i for i, text in enumerate(self.dockerfile_lines, 1) if pattern.match(text)]
+        return found[-1] if found else 0
 
     def read(self, path: str, layer: int | None = None) -> bytes | None:
         """A file's first bytes, from `layer` or from the layer the image shows it from."""
@@ -66,6 +73,8 @@ class ImageEvidence:
         nbytes: int | None = None,
         paths: Iterable[str] = (),
         severity: Severity | None = None,
+        line: int = 0,
+        what: str | None = None,
     ) -> Finding:
         the_rule = rule(rule_id)
         ly = self.layers[layer]
@@ -76,8 +85,8 @@ class ImageEvidence:
             the_rule,
             level,
             self.file,
-            ly.line,
-            f"{message} ({ly.what})",
+            line or ly.line,
+            f"{message} ({what or ly.what})",
             fix,
             stage=ly.stage,
             bytes=nbytes,
@@ -741,6 +750,8 @@ def check_secret_config(ev: ImageEvidence) -> Iterator[Finding]:
                 "RUN --mount=type=secret; never ENV",
                 paths=[f"config.Env.{key}"],
                 severity=Severity.ERROR,
+                line=ev.line_of("ENV", key),
+                what="image config",
             )
     seen: set[str] = set()
     for entry in ev.history:
@@ -759,6 +770,8 @@ def check_secret_config(ev: ImageEvidence) -> Iterator[Finding]:
                     "use `RUN --mount=type=secret,id=...` and `--secret` instead of a build arg",
                     paths=[f"history: {key}=..."],
                     severity=Severity.ERROR,
+                    line=ev.line_of("ARG", key),
+                    what="image history",
                 )
 
 

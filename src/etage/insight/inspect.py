@@ -13,11 +13,14 @@ from etage.insight import snapshot_facts
 from etage.insight.evidence import ImageEvidence, run_evidence_checks
 from etage.insight.image import OpenedImage, open_image
 from etage.insight.listing import merge
+from etage.oci import mediatypes as mt
+from etage.oci.model import Descriptor
 from etage.oci.store import ContentStore
 from etage.runtime.snapshots import SnapshotStore
 
 
 def gather(opened: OpenedImage, cache: CacheIndex, context: Path | None = None) -> ImageEvidence:
+    summary_path = (opened.summary or {}).get("dockerfile_path")
     listings = tuple(snapshot_facts.listing(cache, ly.snapshot) for ly in opened.layers)
     summary = opened.summary or {}
     if context is None and summary.get("context"):
@@ -30,7 +33,17 @@ def gather(opened: OpenedImage, cache: CacheIndex, context: Path | None = None) 
         config=opened.config,
         history=tuple(h.created_by for h in opened.history),
         context=context if context is not None and context.is_dir() else None,
+        dockerfile_lines=_dockerfile_lines(summary_path),
     )
+
+
+def _dockerfile_lines(path: str | None) -> tuple[str, ...]:
+    if not path:
+        return ()
+    try:
+        return tuple(Path(path).read_text(errors="replace").splitlines())
+    except OSError:
+        return ()
 
 
 def image_findings(
@@ -47,19 +60,25 @@ def image_findings(
 
 def check_report(opened: OpenedImage, findings: list[Finding]) -> CheckReport:
     summary = opened.summary or {}
-    lines: tuple[str, ...] = ()
-    path = summary.get("dockerfile_path")
-    if path:
-        try:
-            lines = tuple(Path(path).read_text(errors="replace").splitlines())
-        except OSError:
-            lines = ()
+    lines = _dockerfile_lines(summary.get("dockerfile_path"))
     return CheckReport(
         dockerfile=opened.dockerfile or opened.ref,
         target=str(summary.get("target") or opened.ref),
         findings=tuple(findings),
         lines=lines,
     )
+
+
+def _blob_size(desc: Descriptor) -> int | None:
+    """A layer's size as pushed, when its blob is already compressed."""
+    return desc.size if mt.layer_compression(desc.media_type) != "none" else None
+
+
+def _display_ref(opened: OpenedImage) -> str:
+    names = (opened.summary or {}).get("image", {}).get("names") or []
+    if opened.ref.startswith("sha256:") and names:
+        return str(names[0])
+    return opened.ref
 
 
 def report_data(
@@ -79,7 +98,7 @@ def report_data(
                 "index": ly.index,
                 "digest": ly.digest,
                 "size": ly.snapshot.size,
-                "compressed": facts.get("compressed"),
+                "compressed": facts.get("compressed", _blob_size(ly.descriptor)),
                 "stage": ly.stage,
                 "line": ly.line,
                 "instruction": ly.what,
@@ -101,7 +120,7 @@ def report_data(
     return {
         "version": 1,
         "image": {
-            "ref": opened.ref,
+            "ref": _display_ref(opened),
             "digest": str(image.descriptor.digest),
             "created": image.config.created,
             "platform": platform,
