@@ -31,7 +31,8 @@ TYPE_CHECKING = False  # typing is not imported on the fast path
 if TYPE_CHECKING:
     from typing import Any
 
-VERSION = 1
+# Part of every fingerprint: a record made by an older etage (other output) never answers.
+VERSION = 2  # 2: the build summary and the image checks' findings
 RACY_SECONDS = 2.0
 SCHEMA = "CREATE TABLE IF NOT EXISTS replays (fingerprint TEXT PRIMARY KEY, doc BLOB NOT NULL)"
 
