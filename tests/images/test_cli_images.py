@@ -3,6 +3,7 @@ kill -9 in the middle of pulls."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -98,6 +99,15 @@ def test_errors_are_clear(tmp_path: Path, registry: RegistryServer) -> None:
     assert out.returncode != 0 and "Traceback" not in out.stderr
 
 
+def _partial_bytes(root: Path) -> int:
+    """Bytes in the resumable downloads (`*.partial`) of the store at `root`."""
+    total = 0
+    for p in (root / "ingest").glob("*.partial") if (root / "ingest").is_dir() else ():
+        with contextlib.suppress(OSError):  # the pull renamed it into blobs/
+            total += p.stat().st_size
+    return total
+
+
 def test_kill_9_during_pulls_then_the_next_pull_completes(
     tmp_path: Path, registry: RegistryServer
 ) -> None:
@@ -108,7 +118,7 @@ def test_kill_9_during_pulls_then_the_next_pull_completes(
     ref = f"{registry.host}/kill/big:1"
     root = tmp_path / "root"
     interrupted = 0
-    for delay in (0.15, 0.25, 0.35, 0.5, 0.7, 0.9, 1.2, 1.6, 2.1, 2.7):
+    for _attempt in range(10):
         if interrupted >= 2:
             break
         if root.exists() and ContentStore(root).get_ref(ref) is not None:
@@ -117,7 +127,13 @@ def test_kill_9_during_pulls_then_the_next_pull_completes(
             [sys.executable, "-m", "etage", "--root", str(root), "pull", "-q", ref],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        time.sleep(delay)
+        # Kill once a blob download has grown (fixed delays missed it on a busy machine).
+        before = _partial_bytes(root)
+        deadline = time.monotonic() + 60
+        while (
+            proc.poll() is None and time.monotonic() < deadline and _partial_bytes(root) <= before
+        ):
+            time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         # Whatever is published verifies; the ref is absent or complete.
