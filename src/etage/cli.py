@@ -646,15 +646,15 @@ def report(image: str | None, last: bool, fmt: str, output: str | None) -> None:
     from pathlib import Path
 
     from etage import api
-    from etage.insight import report_render
+    from etage.insight import report_html, report_text
 
     if (image is None) == (not last):
         raise UsageError("give an IMAGE or --last (the image of the last build)")
     data = api.report_data(image, root=_root())
     text = {
-        "text": report_render.render_text,
-        "json": report_render.render_json,
-        "html": report_render.render_html,
+        "text": report_text.render_text,
+        "json": report_text.render_json,
+        "html": report_html.render_html,
     }[fmt](data)
     if output is None:
         click.echo(text, nl=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.engine.conftest import BASE, Builder
 
+from etage.insight.listing import list_layer
 from etage.insight.paths import main_paths, path_sizes
 from etage.insight.summary import summary_lines
 
@@ -113,7 +114,7 @@ def test_path_sizes_and_main_paths(tmp_path: Path) -> None:
         (app / name / "index.js").write_bytes(b"x" * size)
     (tmp_path / "app" / "package.json").write_bytes(b"{}")
     os.link(app / "a" / "index.js", app / "a" / "again.js")  # counted once
-    sizes = path_sizes(tmp_path)
+    sizes = path_sizes(list_layer(tmp_path).files)
     assert sizes["/"] == 1_000_002
     assert sizes["/app/node_modules"] == 1_000_000
     a = "/app/node_modules/a/"

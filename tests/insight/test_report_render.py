@@ -23,17 +23,9 @@ from tests.engine.conftest import BASE, Builder, base_store  # noqa: F401  (a fi
 
 from etage import api
 from etage.checks.render import report_json
-from etage.insight.report_render import (
-    BASE_COLOUR,
-    PALETTE,
-    WIDTH,
-    Entry,
-    LayerTree,
-    fold,
-    render_html,
-    render_json,
-    render_text,
-)
+from etage.insight.report_html import render_html
+from etage.insight.report_text import render_json, render_text
+from etage.insight.report_view import BASE_COLOUR, PALETTE, WIDTH, Entry, LayerTree, fold
 from etage.insight.summary import human
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "report.md"

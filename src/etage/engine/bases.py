@@ -46,6 +46,9 @@ class BaseResolver:
     pull_always: bool = False
     named: dict[str, object] = field(default_factory=dict)  # name -> NamedContext
     progress: Progress | None = None
+    # Called with each layer snapshot unpacked (the build notes its facts for the summary
+    # and the image checks then, once, rather than after a later build).
+    on_unpacked: Callable[[Snapshot], object] | None = None
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _images: dict[str, BaseImage] = field(default_factory=dict)
@@ -141,6 +144,8 @@ class BaseResolver:
                             self.snapshots, blob, layer.media_type, parent=parent, key=key
                         )
                     unpacked = True
+                    if self.on_unpacked is not None:
+                        self.on_unpacked(snap)
             snaps.append(snap)
             parent = snap
         return BaseImage(name, image.descriptor, image.config, layers, tuple(snaps), unpacked)

@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from etage.engine.history import timestamp
 from etage.engine.session import BuildSession
 from etage.engine.state import StageResult
 from etage.events import Message
 from etage.oci import mediatypes as mt
+from etage.oci.compress import LayerWriter
 from etage.oci.digest import Digest
 from etage.oci.model import Descriptor, History, ImageConfig, Manifest
 from etage.oci.recompress import with_compression
@@ -66,15 +68,34 @@ def _layer_blob(session: BuildSession, snapshot_id: str) -> tuple[Descriptor, Di
     snapshot = session.snapshots.get(snapshot_id)
     if snapshot is None:  # pragma: no cover - the build just used it
         raise RuntimeError(f"snapshot {snapshot_id} disappeared")
-    with store.ingest() as ingest:
+    # The store keeps the layer uncompressed; its gzip blob (what a push sends, and the
+    # summary's compressed size) is made in the same pass, on other cores.
+    with store.ingest() as ingest, store.ingest() as packed:
         ingest.restart()
+        packed.restart()
+        gzip = LayerWriter(packed, "gzip")  # type: ignore[arg-type]
         chain = session.snapshots.chain(snapshot)
         lowers = [s.diff_dir for s in reversed(chain[:-1])]
-        export_diff(snapshot, ingest, source_date_epoch=epoch, lowers=lowers)  # type: ignore[arg-type]
+        export_diff(snapshot, _Tee(ingest, gzip), source_date_epoch=epoch, lowers=lowers)  # type: ignore[arg-type]
+        gzip.close()
         digest = ingest.commit()
         size = ingest.offset
+        packed_digest = packed.commit()
+        store.remember_variant(digest, "gzip", packed_digest, packed.offset)
     cache.remember_layer(snapshot_id, epoch, str(digest), size)
     return Descriptor(mt.OCI_LAYER, digest, size), digest
+
+
+class _Tee:
+    """One stream written to several."""
+
+    def __init__(self, *outs: Any) -> None:
+        self.outs = outs
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
+        for out in self.outs:
+            out.write(data)
+        return len(data)
 
 
 class LayerExporter:
@@ -82,14 +103,17 @@ class LayerExporter:
     background: the export overlaps the steps still running (in BuildKit, too, the final
     stage's early layers are ready before its last `COPY --from` has waited for a builder).
 
-    Then, at a low priority, what the summary needs of each layer: its gzip size (the blob
-    is kept: a push or an OCI output reuses it) and its bytes per path."""
+    The export also writes the layer's gzip blob (kept: a push or an OCI output reuses it);
+    then the facts the summary and the image checks need (listing, bytes per path). All of
+    it at a low CPU priority."""
 
     def __init__(self, session: BuildSession) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._session = session
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="etage-export")
+        self._pool = ThreadPoolExecutor(
+            1, thread_name_prefix="etage-export", initializer=_lower_priority
+        )
         self._facts_pool = ThreadPoolExecutor(
             1, thread_name_prefix="etage-layer-facts", initializer=_lower_priority
         )
@@ -133,7 +157,8 @@ def _lower_priority() -> None:
     import contextlib
     import os
 
-    # Linux nice values are per thread: the summary's compression yields to the RUNs.
+    # Linux nice values are per thread (and inherited by the threads it starts): exports
+    # and compression running beside a build yield the CPU to its RUNs.
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
@@ -151,9 +176,7 @@ def layer_facts(
     snapshot = session.snapshots.get(snapshot_id)
     if snapshot is None:  # pragma: no cover - the build just used it
         raise RuntimeError(f"snapshot {snapshot_id} disappeared")
-    sizes = snapshot_facts.path_sizes(session.cache, snapshot)
-    snapshot_facts.listing(session.cache, snapshot)  # for the image checks after the build
-    return compressed, sizes
+    return compressed, snapshot_facts.path_sizes(session.cache, snapshot)
 
 
 def _normalized_history(history: list[History], epoch: int | None) -> list[History]:

@@ -23,6 +23,7 @@ from etage.engine.solver import solve
 from etage.engine.summary import build_summary, check_built_image
 from etage.errors import EtageError
 from etage.events import BuildDone, BuildStarted, BuildSummary, Listener, Message, ignore
+from etage.insight import snapshot_facts
 from etage.oci.model import Descriptor
 from etage.oci.store import ContentStore
 from etage.plan.graph import PlanOptions, build_plan
@@ -97,6 +98,7 @@ def build(
         client_factory=client_factory,
         pull_always=options.pull,
         named={c.name: c for c in options.build_contexts},
+        on_unpacked=lambda snapshot: snapshot_facts.path_sizes(cache, snapshot),
     )
     secrets = {s.id: s.read() for s in options.secrets}
     session = BuildSession(

@@ -8,50 +8,27 @@ never changes, so its sizes are computed once and remembered by the build cache.
 
 from __future__ import annotations
 
-import os
-import stat
 from collections import defaultdict
-from pathlib import Path
 
 MAX_DEPTH = 6
 MIN_FILE = 256 * 1024
 DOMINANT = 0.8  # a directory is named by its child when the child holds this share of it
 
 
-def path_sizes(diff_dir: Path) -> dict[str, int]:
-    """{path: bytes} for `diff_dir`, "/" being its root. Bytes count regular files and
-    symlinks, each inode once (as the snapshot's size counts them)."""
-    sizes: dict[str, int] = {}
-    seen: set[int] = set()
-
-    def walk(path: str, rel: str, depth: int) -> int:
-        total = 0
-        try:
-            entries = os.scandir(path)
-        except OSError:
-            return 0
-        with entries:
-            for entry in entries:
-                st = entry.stat(follow_symlinks=False)
-                child = f"{rel}/{entry.name}"
-                if stat.S_ISDIR(st.st_mode):
-                    n = walk(entry.path, child, depth + 1)
-                elif stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-                    if st.st_nlink > 1:
-                        if st.st_ino in seen:
-                            continue
-                        seen.add(st.st_ino)
-                    n = st.st_size
-                    if n >= MIN_FILE and depth < MAX_DEPTH:
-                        sizes[child] = n
-                else:
-                    continue  # whiteouts and device nodes hold no data
-                total += n
-        if depth <= MAX_DEPTH and (total or depth == 0):
-            sizes[rel or "/"] = total
-        return total
-
-    walk(os.fspath(diff_dir), "", 0)
+def path_sizes(files: dict[str, int]) -> dict[str, int]:
+    """{path: bytes} from a layer's files ({path: bytes}, "/" being the layer's root, each
+    hard-linked inode's bytes counted once, as etage.insight.listing lists them)."""
+    sizes: dict[str, int] = {"/": 0}
+    for path, n in files.items():
+        if not n:
+            continue
+        parts = path.split("/")  # ["", "app", "node_modules", ...]
+        if n >= MIN_FILE and len(parts) - 1 <= MAX_DEPTH:
+            sizes[path] = n
+        sizes["/"] += n
+        for depth in range(2, min(len(parts) - 1, MAX_DEPTH + 1) + 1):
+            directory = "/".join(parts[:depth])
+            sizes[directory] = sizes.get(directory, 0) + n
     return sizes
 
 

@@ -9,13 +9,13 @@ from etage.insight.listing import Listing, list_layer
 from etage.insight.paths import path_sizes as compute_path_sizes
 from etage.runtime.snapshots import Snapshot
 
-PATH_SIZES, LISTING = "path-sizes/1", "listing/1"
+PATH_SIZES, LISTING = "path-sizes/2", "listing/1"
 
 
 def path_sizes(cache: CacheIndex, snapshot: Snapshot) -> dict[str, int]:
     known = cache.snapshot_fact(snapshot.id, PATH_SIZES)
     if known is None:
-        known = compute_path_sizes(snapshot.diff_dir)
+        known = compute_path_sizes(listing(cache, snapshot).files)  # one walk for both
         cache.remember_snapshot_fact(snapshot.id, PATH_SIZES, known)
     return dict(known)
 

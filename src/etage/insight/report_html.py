@@ -1,350 +1,40 @@
-"""Renderings of `etage report` data: text for a terminal, JSON for tools (its shape is
-documented in docs/report.md), and one standalone HTML page.
-
-All three read the dict of `etage.api.report_data` and check nothing. The HTML page
-loads nothing from anywhere: its style and its small script are inline, every value from
-the data is escaped (paths, instructions and messages are user data), and a
-Content-Security-Policy forbids any fetch and any script but the page's own.
-"""
+"""`etage report` as one standalone HTML page. It loads nothing from anywhere: its style
+and its small script are inline, every value from the data is escaped (paths,
+instructions and messages are user data), and a Content-Security-Policy forbids any
+fetch and any script but the page's own."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import html
-import json
-import textwrap
-from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
-from etage.insight.paths import main_paths
-from etage.insight.summary import LARGEST, human
+from etage.insight.report_view import (
+    BASE_COLOUR,
+    OTHER_FILES,
+    PALETTE,
+    SEVERITIES,
+    Entry,
+    LayerTree,
+    compressed_size,
+    file_line,
+    findings_by_severity,
+    fold,
+    image_name,
+    image_size,
+    largest_paths,
+    layers_of,
+    more_label,
+    percent,
+    plural,
+    ratio_note,
+    severity_counts,
+    short_digest,
+    stage_groups,
+)
+from etage.insight.summary import human
 from etage.version import __version__
-
-WIDTH = 100  # text columns
-SEVERITIES = ("error", "warning", "info")
-BASE_LABEL = "base image"
-# Colour-blind-safe hues (Okabe-Ito first), each at least 3:1 against both page backgrounds.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#B8650A", "#4477AA", "#EE6677")
-BASE_COLOUR = "#6B7280"
-OTHER_FILES = "other files"
-
-
-# ---- shared reading of the data --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A row of a layer's directory tree."""
-
-    label: str  # the full path at the top of a layer, else relative to the parent entry
-    bytes: int
-    path: str = ""  # the path the row stands for, "" for the other files of a directory
-    rest: bool = False  # the files of the parent no listed path accounts for
-
-
-class LayerTree:
-    """A layer's {path: bytes} (etage.insight.paths) read as a tree, one level at a time: a
-    layer can list tens of thousands of paths, and a page shows a few hundred."""
-
-    def __init__(self, paths: dict[str, int]) -> None:
-        self.sizes = paths
-        self.kids: dict[str, list[str]] = defaultdict(list)
-        for path in paths:
-            if path != "/":
-                parent = path.rsplit("/", 1)[0] or "/"
-                while parent != "/" and parent not in paths:  # tolerate holes in the listing
-                    parent = parent.rsplit("/", 1)[0] or "/"
-                self.kids[parent].append(path)
-
-    def top(self) -> tuple[Entry, ...]:
-        return self.below(Entry("/", self.sizes.get("/", 0), "/"))
-
-    def below(self, entry: Entry) -> tuple[Entry, ...]:
-        """The entries under `entry`, biggest first. A directory whose one listed child
-        holds all of it is one entry (/srv/app.bin rather than /srv then app.bin); bytes no
-        listed child accounts for (small files) are an "other files" entry."""
-        parent = entry.path
-        if not parent:
-            return ()
-        found = []
-        for path in self.kids.get(parent, []):
-            end = path
-            while (only := self._only_child(end)) is not None:
-                end = only
-            label = end if parent == "/" else end[len(parent) + 1 :]
-            found.append(Entry(label, self.sizes[path], end))
-        total = self.sizes.get(parent, sum(e.bytes for e in found))
-        if found and (rest := total - sum(e.bytes for e in found)) > 0:
-            found.append(Entry(OTHER_FILES, rest, rest=True))
-        return tuple(sorted(found, key=lambda e: (-e.bytes, e.label)))
-
-    def _only_child(self, path: str) -> str | None:
-        kids = self.kids.get(path, [])
-        return kids[0] if len(kids) == 1 and self.sizes[kids[0]] == self.sizes[path] else None
-
-
-def fold(
-    entries: tuple[Entry, ...], whole: int, *, keep: int, min_share: float
-) -> tuple[tuple[Entry, ...], tuple[Entry, ...]]:
-    """The entries worth a row (the first always), and the rest."""
-    n = 1
-    while n < min(keep, len(entries)) and entries[n].bytes >= min_share * whole:
-        n += 1
-    return entries[:n], entries[n:]
-
-
-def _layers(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted(data.get("layers") or [], key=lambda layer: int(layer["index"]))
-
-
-def _stage_groups(data: dict[str, Any]) -> list[tuple[str | None, str, list[dict[str, Any]]]]:
-    """(stage, its name as shown, its layers): layers grouped by the stage that made them
-    (None: the base image, or every layer of an image etage did not build), in build order."""
-    groups: dict[str | None, list[dict[str, Any]]] = {}
-    for layer in _layers(data):
-        groups.setdefault(layer.get("stage"), []).append(layer)
-    unknown = BASE_LABEL if data.get("summary") else "layers (stages unknown)"
-    return [(stage, unknown if stage is None else stage, ls) for stage, ls in groups.items()]
-
-
-def _image_size(data: dict[str, Any]) -> int:
-    summary = data.get("summary")
-    if summary:
-        return int(summary["image"]["size"])
-    return sum(int(layer["size"]) for layer in _layers(data))
-
-
-def _compressed(data: dict[str, Any]) -> int | None:
-    summary = data.get("summary")
-    if summary:
-        return int(summary["image"]["compressed"])
-    sizes = [layer.get("compressed") for layer in _layers(data)]
-    return None if None in sizes else sum(int(s) for s in sizes if s is not None)
-
-
-def _largest(data: dict[str, Any]) -> list[dict[str, Any]]:
-    summary = data.get("summary")
-    if summary:
-        return list(summary["largest"])
-    found = [
-        {"path": path, "bytes": nbytes, "file": data.get("dockerfile"), "line": layer["line"],
-         "instruction": layer["instruction"], "stage": layer.get("stage"),
-         "layer": layer["digest"]}
-        for layer in _layers(data)
-        for path, nbytes in main_paths(layer.get("paths") or {})
-    ]  # fmt: skip
-    return sorted(found, key=lambda p: -int(p["bytes"]))[:LARGEST]
-
-
-def _counts(data: dict[str, Any]) -> dict[str, int]:
-    counts = data.get("counts") or {}
-    return {s: int(counts.get(s, 0)) for s in SEVERITIES}
-
-
-def _counts_text(counts: dict[str, int]) -> str:
-    words = {"error": "errors", "warning": "warnings", "info": "info"}
-    return ", ".join(f"{n} {word if n == 1 else words[word]}" for word, n in counts.items())
-
-
-def _by_severity(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Errors first; within a severity, the order of the data (that of `etage check`)."""
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(data.get("findings") or [], key=lambda f: rank.get(f["severity"], len(rank)))
-
-
-def _name(data: dict[str, Any]) -> str:
-    """The image's name: the reference asked for, or, for a digest, the name the build gave."""
-    ref = str(data["image"]["ref"])
-    names = ((data.get("summary") or {}).get("image") or {}).get("names") or []
-    return str(names[0]) if ref.startswith("sha256:") and names else ref
-
-
-def _where(file: str | None, line: int | None) -> str:
-    if not file:
-        return ""
-    return f"{file}:{line}" if line else file
-
-
-def _short(digest: str) -> str:
-    algo, _, hexa = digest.partition(":")
-    return f"{algo}:{hexa[:12]}" if hexa else digest[:19]
-
-
-def _ratio_note(summary: dict[str, Any] | None) -> tuple[str, str]:
-    """The ratio as shown, and what it means."""
-    if not summary:
-        return "n/a", "not built by etage in this store"
-    ratio, naive = f"{float(summary['ratio']):.1f}", human(summary["naive_size"])
-    if len(summary["stages"]) < 2:
-        return ratio, f"one stage, nothing left behind (naive image {naive})"
-    if float(summary["ratio"]) < 1:
-        return ratio, f"naive image {naive}: the image holds more than its stages made"
-    return ratio, f"naive image {naive}: the base with everything the stages made"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _pct(part: int, whole: int) -> float:
-    return 100.0 * part / whole if whole > 0 else 0.0
-
-
-# ---- JSON --------------------------------------------------------------------------------
-
-
-def render_json(data: dict[str, Any]) -> str:
-    """`data` as documented in docs/report.md: object keys sorted (a path map is no list),
-    layers by index, findings as given (the order of `etage check --image`)."""
-    doc = {**data, "layers": _layers(data)}
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-# ---- text --------------------------------------------------------------------------------
-
-
-def _fit(path: str, width: int) -> str:
-    """`path` in `width` columns, its middle elided (its two ends say the most)."""
-    if len(path) <= width:
-        return path
-    head = max(width - 1, 0) // 2
-    return path[:head] + "…" + path[len(path) - max(width - 1 - head, 0) :]
-
-
-def _clip(line: str) -> str:
-    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
-
-
-def _bar(share: float, width: int = 16) -> str:
-    return ("█" * round(share / 100 * width)).ljust(width, "·")
-
-
-def _wrapped(label: str, text: str) -> list[str]:
-    first = f"    {label:<5} " if label else "    "
-    out: list[str] = []
-    for part in text.splitlines() or [""]:
-        out += textwrap.wrap(
-            part, WIDTH, initial_indent=first, subsequent_indent=" " * len(first),
-            break_on_hyphens=False,
-        ) or [first]  # fmt: skip
-        first = " " * len(first)
-    return out
-
-
-# Paths and messages may hold control characters: a terminal must show them, not obey them.
-_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
-
-
-def _shown(line: str) -> str:
-    safe = line.translate(_CONTROLS).rstrip()
-    return safe if safe == line.rstrip() else _clip(safe)
-
-
-def render_text(data: dict[str, Any]) -> str:
-    image, summary = data["image"], data.get("summary")
-    size, compressed, counts = _image_size(data), _compressed(data), _counts(data)
-    ratio, note = _ratio_note(summary)
-    out = [
-        _clip(f"etage report: {_name(data)}"),
-        f"  digest     {image['digest']}",
-        f"  created    {image.get('created') or 'unknown'}   platform {image.get('platform')}",
-        _clip(f"  Dockerfile {data.get('dockerfile') or '(not built by etage here)'}"),
-        "",
-        f"image size         {human(size):>9}   {size:,} bytes of file data in"
-        f" {_plural(len(_layers(data)), 'layer')}",
-        f"compressed         {'unknown' if compressed is None else human(compressed):>9}",
-        _clip(f"multi-stage ratio  {ratio + 'x' if summary else ratio:>9}   {note}"),
-        f"findings           {sum(counts.values()):>9}   {_counts_text(counts)}",
-    ]
-    if summary:
-        stages = summary["stages"]
-        width = min(max([len(s["stage"]) for s in stages] + [6]), 40)
-        out += ["", f"{'stage':<{width + 2}}  {'produced':>9}  {'shipped':>9}"]
-        for s in stages:
-            name = _fit(s["stage"], width)
-            out.append(f"  {name:<{width}}  {human(s['produced']):>9}  {human(s['shipped']):>9}")
-    out += ["", "size by stage, layer and directory"]
-    for _stage, name, layers in _stage_groups(data):
-        total = sum(int(layer["size"]) for layer in layers)
-        out.append(_clip(f"{name}: {human(total)}, {_pct(total, size):.0f}% of the image"))
-        for layer in layers:
-            out += _text_layer(data, layer, size)
-    largest = _largest(data)
-    if largest:
-        out += ["", "largest paths"]
-        width = min(max(len(p["path"]) for p in largest), 40)
-        for p in largest:
-            path = _fit(p["path"], width)
-            where = _where(p.get("file"), p.get("line"))
-            at = f"{where}  " if where else ""
-            line = f"  {human(p['bytes']):>9}  {path:<{width}}  {at}{p['instruction']}"
-            out.append(_clip(line))
-    out += ["", "findings"]
-    out += _text_findings(data) or ["  none"]
-    out += ["", _counts_text(counts)]
-    return "\n".join(_shown(line) for line in out) + "\n"
-
-
-def _text_layer(data: dict[str, Any], layer: dict[str, Any], size: int) -> list[str]:
-    nbytes = int(layer["size"])
-    where = _where(data.get("dockerfile"), layer.get("line"))
-    number = f"#{int(layer['index']) + 1}"
-    head = f"  {number:<4}{human(nbytes):>9} {_pct(nbytes, size):>3.0f}%  {where}".rstrip()
-    out = [_clip(f"{head}  {layer['instruction']}")]
-
-    tree = LayerTree(layer.get("paths") or {})
-
-    def rows(entries: tuple[Entry, ...], depth: int) -> None:
-        shown, rest = fold(entries, nbytes, keep=4, min_share=0.02)
-        indent = "  " * depth
-        for e in shown:
-            share = _pct(e.bytes, nbytes)
-            lead = f"{'':8}{human(e.bytes):>9} {share:>3.0f}% {_bar(share)}  {indent}"
-            out.append(lead + _fit(e.label, WIDTH - len(lead)))
-            if depth < 2 and share >= 10:
-                rows(tree.below(e), depth + 1)
-        if rest:
-            nrest = sum(e.bytes for e in rest)
-            lead = f"{'':8}{human(nrest):>9} {_pct(nrest, nbytes):>3.0f}% {'':16}  {indent}"
-            out.append(lead + _more(rest))
-
-    if nbytes:
-        rows(tree.top(), 0)
-    return out
-
-
-def _more(rest: tuple[Entry, ...]) -> str:
-    return OTHER_FILES if len(rest) == 1 and rest[0].rest else f"{len(rest)} more"
-
-
-def _text_findings(data: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    index = {layer["digest"]: layer for layer in _layers(data)}
-    for f in _by_severity(data):
-        where = _where(f.get("file"), f.get("line")) or "image"
-        stage = f" (stage {f['stage']})" if f.get("stage") else ""
-        out += ["", _clip(f"  {where}: {f['severity']}: {f['rule']}{stage}")]
-        out += _wrapped("", f["message"])
-        if f.get("bytes") is not None:
-            out.append(f"    bytes {human(f['bytes'])} ({f['bytes']:,} bytes)")
-        if f.get("layer"):
-            hit = index.get(f["layer"])
-            what = f"  #{int(hit['index']) + 1} {hit['instruction']}" if hit else ""
-            out.append(_clip(f"    layer {_short(f['layer'])}{what}"))
-        paths = list(f.get("paths") or [])
-        for path in paths[:5]:
-            out.append("    path  " + _fit(path, WIDTH - 10))
-        if len(paths) > 5:
-            out.append(f"          and {len(paths) - 5} more")
-        out += _wrapped("why", f.get("why") or "")
-        if f.get("fix"):
-            out += _wrapped("fix", f["fix"])
-        if f.get("url"):
-            out.append(f"    docs  {f['url']}")  # whole even past WIDTH: a cut link is no link
-    return out
-
 
 # ---- HTML --------------------------------------------------------------------------------
 
@@ -480,7 +170,7 @@ def _colours(data: dict[str, Any]) -> dict[str | None, str]:
     summary = data.get("summary")
     for s in summary["stages"] if summary else []:
         names.append(s["stage"])
-    for layer in _layers(data):
+    for layer in layers_of(data):
         for name in (layer.get("stage"), layer.get("from_stage")):
             if name is not None and name not in names:
                 names.append(name)
@@ -500,7 +190,7 @@ def _size(n: int) -> str:
 
 def render_html(data: dict[str, Any]) -> str:
     summary = data.get("summary")
-    title = f"etage report: {_name(data)}"
+    title = f"etage report: {image_name(data)}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -541,21 +231,21 @@ def _html_header(data: dict[str, Any]) -> str:
         meta.append(("Base", f"{_e(base['ref'] or 'scratch')} ({_size(base['size'])})"))
     items = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in meta)
     return (
-        f'<header><p class="eyebrow">etage report</p><h1>{_e(_name(data))}</h1>'
+        f'<header><p class="eyebrow">etage report</p><h1>{_e(image_name(data))}</h1>'
         f'<dl class="meta">{items}</dl></header>'
     )
 
 
 def _html_headline(data: dict[str, Any]) -> str:
     summary = data.get("summary")
-    size, compressed, counts = _image_size(data), _compressed(data), _counts(data)
-    nlayers = len(_layers(data))
+    size, compressed, counts = image_size(data), compressed_size(data), severity_counts(data)
+    nlayers = len(layers_of(data))
     if compressed is not None:
         comp = _size(compressed)
-        comp_note = f"{_pct(compressed, size):.0f}% of the size, as a registry stores it"
+        comp_note = f"{percent(compressed, size):.0f}% of the size, as a registry stores it"
     else:
         comp, comp_note = "unknown", "the layer blob sizes were not recorded for this image"
-    ratio, note = _ratio_note(summary)
+    ratio, note = ratio_note(summary)
     ratio_value = f"{_e(ratio)}&times;" if summary else _e(ratio)
     sevs = "".join(
         f'<li><span class="sev sev-{s if n else "none"}">'
@@ -563,7 +253,7 @@ def _html_headline(data: dict[str, Any]) -> str:
         for s, n in counts.items()
     )
     cards = [
-        ("Image size", _size(size), f"{size:,} bytes of file data in {_plural(nlayers, 'layer')}"),
+        ("Image size", _size(size), f"{size:,} bytes of file data in {plural(nlayers, 'layer')}"),
         ("Compressed", comp, comp_note),
         ("Multi-stage ratio", ratio_value, note),
     ]
@@ -583,11 +273,11 @@ def _html_headline(data: dict[str, Any]) -> str:
 
 
 def _html_stages(data: dict[str, Any]) -> str:
-    size, colours, summary = _image_size(data), _colours(data), data.get("summary")
+    size, colours, summary = image_size(data), _colours(data), data.get("summary")
     segments, legend = [], []
-    for stage, name, layers in _stage_groups(data):
+    for stage, name, layers in stage_groups(data):
         total = sum(int(layer["size"]) for layer in layers)
-        share = _pct(total, size)
+        share = percent(total, size)
         colour = colours.get(stage, BASE_COLOUR)
         segments.append(f'<i style="width:{share:.2f}%;--c:{colour}" title="{_e(name)}"></i>')
         legend.append(
@@ -609,7 +299,7 @@ def _html_stages(data: dict[str, Any]) -> str:
             colour = colours.get(s["stage"], BASE_COLOUR)
             cells = "".join(
                 f'<td class="r">{_size(s[k])}</td>'
-                f'<td class="b">{_hbar(_pct(s[k], peak), colour)}</td>'
+                f'<td class="b">{_hbar(percent(s[k], peak), colour)}</td>'
                 for k in ("produced", "shipped")
             )
             swatch = f'<span class="swatch" style="--c:{colour}"></span>'
@@ -630,13 +320,13 @@ def _html_stages(data: dict[str, Any]) -> str:
 
 
 def _html_layers(data: dict[str, Any]) -> str:
-    size, colours = _image_size(data), _colours(data)
+    size, colours = image_size(data), _colours(data)
     first_finding: dict[str, tuple[int, int]] = {}  # layer digest: (finding number, count)
-    for i, f in enumerate(_by_severity(data), 1):
+    for i, f in enumerate(findings_by_severity(data), 1):
         if f.get("layer"):
             n, count = first_finding.get(f["layer"], (i, 0))
             first_finding[f["layer"]] = (n, count + 1)
-    biggest = sorted((int(x["size"]) for x in _layers(data)), reverse=True)[:3]
+    biggest = sorted((int(x["size"]) for x in layers_of(data)), reverse=True)[:3]
     out = [
         '<section aria-labelledby="h-layers"><h2 id="h-layers">Layers and directories</h2>',
         '<p class="muted">Each stage\'s layers in build order, each with the instruction that'
@@ -645,11 +335,11 @@ def _html_layers(data: dict[str, Any]) -> str:
         '<div class="tools" id="tools" hidden><button type="button" data-open="1">Expand all'
         '</button><button type="button" data-open="0">Collapse all</button></div>',
     ]
-    for stage, name, layers in _stage_groups(data):
+    for stage, name, layers in stage_groups(data):
         total = sum(int(layer["size"]) for layer in layers)
         out.append(
             f'<h3><span class="swatch" style="--c:{colours.get(stage, BASE_COLOUR)}"></span>'
-            f'{_e(name)} <span class="muted">{_size(total)} · {_pct(total, size):.0f}%'
+            f'{_e(name)} <span class="muted">{_size(total)} · {percent(total, size):.0f}%'
             " of the image</span></h3>"
         )
         for layer in layers:
@@ -662,7 +352,7 @@ def _html_layers(data: dict[str, Any]) -> str:
                 label = f"{count} finding{'s' if count > 1 else ''}"
                 tags += f'<a class="tag" href="#finding-{n}">{label}</a>'
             nbytes = int(layer["size"])
-            opened = nbytes > 0 and (nbytes in biggest or _pct(nbytes, size) >= 5)
+            opened = nbytes > 0 and (nbytes in biggest or percent(nbytes, size) >= 5)
             colour = colours.get(stage, BASE_COLOUR)
             out.append(_html_layer(data, layer, size=size, colour=colour, tags=tags, opened=opened))
     out.append("</section>")
@@ -673,7 +363,7 @@ def _html_layer(
     data: dict[str, Any], layer: dict[str, Any], *, size: int, colour: str, tags: str, opened: bool
 ) -> str:
     nbytes, number = int(layer["size"]), int(layer["index"]) + 1
-    where = _where(data.get("dockerfile"), layer.get("line"))
+    where = file_line(data.get("dockerfile"), layer.get("line"))
     where = f'<span class="mono">{_e(where)}</span> ' if where else ""
     paths = LayerTree(layer.get("paths") or {})
     tree = _html_tree(paths, paths.top(), nbytes, colour, 0)
@@ -682,14 +372,14 @@ def _html_layer(
         f'<details class="layer" id="layer-{number}"{" open" if opened else ""}>'
         f'<summary class="row"><span class="idx num muted">#{number}</span>'
         f'<span class="instr">{where}<code>{_e(layer["instruction"])}</code>{tags}</span>'
-        f'{_hbar(_pct(nbytes, size), colour)}<span class="r">{_size(nbytes)}</span>'
-        f'<span class="r num muted">{_pct(nbytes, size):.0f}%</span></summary>'
+        f'{_hbar(percent(nbytes, size), colour)}<span class="r">{_size(nbytes)}</span>'
+        f'<span class="r num muted">{percent(nbytes, size):.0f}%</span></summary>'
         f"{tree}</details>"
     )
 
 
 def _share(part: int, whole: int) -> str:
-    share = _pct(part, whole)
+    share = percent(part, whole)
     return "&lt;0.1%" if 0 < share < 0.1 else f"{share:.1f}%"
 
 
@@ -702,13 +392,13 @@ def _html_tree(
     items = []
     for e in shown:
         cells = (
-            f'{_hbar(_pct(e.bytes, whole), colour)}<span class="r">{_size(e.bytes)}</span>'
+            f'{_hbar(percent(e.bytes, whole), colour)}<span class="r">{_size(e.bytes)}</span>'
             f'<span class="r num muted">{_share(e.bytes, whole)}</span>'
         )
         name = f'<span class="name mono" style="--d:{depth}">{_e(e.label)}</span>'
         sub = _html_tree(tree, tree.below(e), whole, colour, depth + 1)
         if sub:
-            opened = " open" if depth < 2 and _pct(e.bytes, whole) >= 25 else ""
+            opened = " open" if depth < 2 and percent(e.bytes, whole) >= 25 else ""
             row = f'<summary class="row">{name}{cells}</summary>'
             items.append(f"<li><details{opened}>{row}{sub}</details></li>")
         elif e.rest:
@@ -720,7 +410,7 @@ def _html_tree(
         nrest = sum(e.bytes for e in rest)
         items.append(
             f'<li class="row leaf other"><span class="name" style="--d:{depth}">'
-            f'{_e(_more(rest))}</span><span class="gap"></span>'
+            f'{_e(more_label(rest))}</span><span class="gap"></span>'
             f'<span class="r">{_size(nrest)}</span>'
             f'<span class="r num muted">{_share(nrest, whole)}</span></li>'
         )
@@ -728,13 +418,13 @@ def _html_tree(
 
 
 def _html_largest(data: dict[str, Any]) -> str:
-    largest = _largest(data)
+    largest = largest_paths(data)
     if not largest:
         return ""
-    index = {layer["digest"]: int(layer["index"]) + 1 for layer in _layers(data)}
+    index = {layer["digest"]: int(layer["index"]) + 1 for layer in layers_of(data)}
     rows = []
     for p in largest:
-        where = _where(p.get("file"), p.get("line"))
+        where = file_line(p.get("file"), p.get("line"))
         n = index.get(p.get("layer") or "")
         layer = f'<a href="#layer-{n}">#{n}</a>' if n else ""
         rows.append(
@@ -751,14 +441,14 @@ def _html_largest(data: dict[str, Any]) -> str:
 
 
 def _html_findings(data: dict[str, Any]) -> str:
-    findings = _by_severity(data)
+    findings = findings_by_severity(data)
     out = ['<section aria-labelledby="findings"><h2 id="findings">Findings</h2>']
     if not findings:
         out.append('<p class="ok">No findings: the checks found nothing to fix.</p>')
-    index = {layer["digest"]: layer for layer in _layers(data)}
+    index = {layer["digest"]: layer for layer in layers_of(data)}
     for number, f in enumerate(findings, 1):
         sev = f["severity"] if f["severity"] in SEVERITIES else "info"
-        where = _where(f.get("file"), f.get("line"))
+        where = file_line(f.get("file"), f.get("line"))
         head = (
             f'<span class="sev sev-{sev}">{_e(f["severity"])}</span>'
             f'<span>{_e(f["rule"])}</span>'
@@ -773,7 +463,7 @@ def _html_findings(data: dict[str, Any]) -> str:
             )
         if f.get("layer"):
             layer = index.get(f["layer"])
-            text = f'<span class="mono">{_e(_short(f["layer"]))}</span>'
+            text = f'<span class="mono">{_e(short_digest(f["layer"]))}</span>'
             if layer:
                 n = int(layer["index"]) + 1
                 text = (
