@@ -132,7 +132,7 @@ def build(
     session.image_stages = plan.image_stages
     session.exporter = LayerExporter(session)
     try:
-        with store.lease():
+        with store.lease():  # until the image checks have read the build's snapshots
             try:
                 result = solve(session)
                 image = assemble(session, result, dict(options.labels))
@@ -140,21 +140,21 @@ def build(
             finally:
                 session.exporter.close()
             given, reported = write_outputs(session, image, options.tags)
+            summary["image"]["digest"] = str(image.manifest.digest)
+            summary["image"]["names"] = given
+            summary["target"] = plan.target_stage.label
+            # What the image checks need to point at the Dockerfile and read the context.
+            cache.remember_summary(
+                str(image.manifest.digest),
+                {
+                    **summary,
+                    "context": str(options.context.resolve()),
+                    "dockerfile_path": _dockerfile_file(options, dockerfile_path),
+                },
+            )
+            summary["findings"] = check_built_image(session, image)
         stages = _stage_summaries(session, image)
         metadata = _metadata(image, given, reported)
-        summary["image"]["digest"] = str(image.manifest.digest)
-        summary["image"]["names"] = given
-        summary["target"] = plan.target_stage.label
-        # What the image checks need to point at the Dockerfile and read the context.
-        cache.remember_summary(
-            str(image.manifest.digest),
-            {
-                **summary,
-                "context": str(options.context.resolve()),
-                "dockerfile_path": _dockerfile_file(options, dockerfile_path),
-            },
-        )
-        summary["findings"] = check_built_image(session, image)
         metadata["etage.build.summary"] = summary
         note_last_build(str(store.root), str(image.manifest.digest))
         if options.replay_key is not None and session.replayable and not explain:
