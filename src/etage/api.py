@@ -198,6 +198,7 @@ def check_image(
     from etage.cache.index import CacheIndex
     from etage.insight.inspect import check_report, image_findings
     from etage.runtime.snapshots import SnapshotStore
+    from etage.transfer import ImageNotFound
 
     store = open_store(root)
     cache = CacheIndex(store.root)
@@ -208,6 +209,8 @@ def check_image(
                 store, SnapshotStore(store.root), cache, reference, context=ctx
             )
         return check_report(opened, findings)
+    except ImageNotFound as exc:  # bad input, as a missing Dockerfile is for `check`
+        raise UsageError(exc.message, hint=exc.hint) from None
     finally:
         cache.close()
         store.close()

@@ -207,3 +207,14 @@ CMD ["/usr/local/bin/app", "true"]
     result = builder.build(dockerfile)
     assert result.summary is not None
     assert [f for f in result.summary["findings"] if f["severity"] != "info"] == []
+
+
+def test_check_image_of_an_image_not_in_the_store_is_a_usage_error(builder: Builder) -> None:
+    env = {**os.environ, "ETAGE_NO_FASTPATH": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "etage", "--root", str(builder.root), "check", "--image", "nosuch:1"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "nosuch:1 is not in the store" in proc.stderr and "etage pull" in proc.stderr
+    assert proc.stdout == ""
