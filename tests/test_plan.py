@@ -294,3 +294,11 @@ def test_predefined_build_args_are_not_reported_unused() -> None:
         },
     )
     assert p.unused_build_args == ("TYPO",)
+
+
+def test_a_stage_index_is_ascii_digits_as_go_parses_it() -> None:
+    # "\u0661" is ARABIC-INDIC DIGIT ONE: str.isdigit() says yes, Go's strconv.Atoi (and
+    # so BuildKit) says no: it names an image, not stage 1.
+    text = "FROM busybox AS a\nRUN true\nFROM busybox\nCOPY --from=\u0661 /x /y\nCOPY --from=+0 /x /z\n"
+    edges = [(e.source_stage, e.line) for s in plan_of(text).stages for e in s.copies_from]
+    assert edges == [(None, 4), (0, 5)]

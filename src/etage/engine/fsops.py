@@ -501,7 +501,7 @@ def _source_root(
 
 def _stage_index(b: StageBuilder, name: str) -> int | None:
     stages = b.s.dockerfile.stages
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         index = int(name)
         return index if 0 <= index < len(stages) else None
     for stage in reversed(stages):

@@ -172,7 +172,8 @@ class _Planner:
                 instruction.line,
                 hint=f"add `FROM {name} AS source` after the global ARGs and use --from=source",
             )
-        if name.isdigit() or (name[:1] in "+-" and name[1:].isdigit()):
+        # Go's strconv.Atoi, as BuildKit parses an index: ASCII digits, an optional sign.
+        if name.isascii() and (name.isdigit() or (name[:1] in "+-" and name[1:].isdigit())):
             index = int(name)
             if not 0 <= index < len(self.df.stages):
                 raise _error(
