@@ -99,7 +99,9 @@ def numeric_references(ci: CheckInput) -> Iterator[Finding]:
     for s in ci.stages:
         for e in s.copies_from:
             inst = e.instruction
-            if not isinstance(inst, ins.Copy) or inst.from_ is None or not (inst.from_.isascii() and inst.from_.isdigit()):
+            if not isinstance(inst, ins.Copy) or inst.from_ is None:
+                continue
+            if not (inst.from_.isascii() and inst.from_.isdigit()):
                 continue
             target = ci.stages[int(inst.from_)]
             name = target.name or suggested_name(ci, target.index)
