@@ -6,6 +6,7 @@ runc."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -22,8 +23,10 @@ from etage import api
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "node-ts-api"
 
+# CI installs both (scripts/setup.sh test): there a missing tool fails instead of skipping.
 pytestmark = pytest.mark.skipif(
-    shutil.which("runc") is None or shutil.which("debootstrap") is None,
+    not os.environ.get("CI")
+    and (shutil.which("runc") is None or shutil.which("debootstrap") is None),
     reason="needs runc and debootstrap (scripts/setup.sh test installs them)",
 )
 

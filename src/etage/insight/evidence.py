@@ -424,7 +424,7 @@ TOOLS = (
 
 
 def check_build_tools(ev: ImageEvidence) -> Iterator[Finding]:
-    dev_typescript = _dev_package_dirs(ev, "typescript")
+    dev_typescript = _dev_typescript(ev)
     markers = [re.compile("(?:" + "|".join(t.markers) + ")$") for t in TOOLS]
     any_marker = re.compile("|".join(f"(?:{m.pattern})" for m in markers))
     candidates = sorted(p for p in ev.merged.files if any_marker.match(p))  # one pass
@@ -474,14 +474,14 @@ def _app_typescript(ev: ImageEvidence) -> set[str]:
     }
 
 
-def _dev_package_dirs(ev: ImageEvidence, name: str) -> set[str]:
-    out = set()
-    for root in _app_typescript(ev) if name == "typescript" else set():
-        app = root.rsplit("/node_modules/", 1)[0]
-        dev = _node_dev_keys(ev, app) or set()
-        if f"node_modules/{name}" in dev:
-            out.add(root)
-    return out
+def _dev_typescript(ev: ImageEvidence) -> set[str]:
+    """The apps' typescript packages that npm's lock marks dev (DevDependenciesShipped's)."""
+    return {
+        root
+        for root in _app_typescript(ev)
+        if "node_modules/typescript"
+        in (_node_dev_keys(ev, root.rsplit("/node_modules/", 1)[0]) or set())
+    }
 
 
 # ---- sources, tests, .git, dev configuration --------------------------------------------

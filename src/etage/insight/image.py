@@ -8,8 +8,6 @@ the build exported); a base or pulled layer from the snapshot unpacked for build
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,10 +118,3 @@ def _layer_snapshot(
 def _short_history(created_by: str) -> str:
     text = created_by.removeprefix("/bin/sh -c ").removeprefix("#(nop) ").strip()
     return " ".join(text.split())
-
-
-@contextlib.contextmanager
-def image_view(snapshotter: Any, opened: OpenedImage) -> Iterator[Path]:
-    """The image's filesystem, read-only (an overlay of its layers)."""
-    with snapshotter.view(opened.layers[-1].snapshot) as root:
-        yield Path(root)
